@@ -1,0 +1,174 @@
+// Package eventjson writes events in LiveStore's JSON encoding, byte for byte as LiveStore's own
+// server writes them with JSON.stringify: compact, keys in LiveStore's order, strings escaped as
+// JavaScript escapes them (only '"', '\\' and control characters; all other characters raw), and
+// args copied through exactly as they were pushed.
+//
+// The service uses it to measure pull pages, the bridge to write them.
+package eventjson
+
+import (
+	"strconv"
+	"time"
+
+	syncv1 "github.com/livestore-sync/livestore-sync/gen/livestore/sync/v1"
+)
+
+// TimeLayout is the layout of createdAt: ISO 8601 in UTC with milliseconds, as JavaScript's
+// Date.prototype.toISOString writes it.
+const TimeLayout = "2006-01-02T15:04:05.000Z"
+
+// AppendEvent appends the event's encoding:
+//
+//	{"name":…,"args":…,"seqNum":…,"parentSeqNum":…,"clientId":…,"sessionId":…}
+//
+// "args" is left out when the event has none (LiveStore's undefined).
+func AppendEvent(dst []byte, e *syncv1.Event) []byte {
+	dst = append(dst, `{"name":`...)
+	dst = AppendString(dst, e.GetName())
+	if args := e.GetArgs(); args != "" {
+		dst = append(dst, `,"args":`...)
+		dst = append(dst, args...)
+	}
+	dst = append(dst, `,"seqNum":`...)
+	dst = strconv.AppendUint(dst, e.GetSeqNum(), 10)
+	dst = append(dst, `,"parentSeqNum":`...)
+	dst = strconv.AppendUint(dst, e.GetParentSeqNum(), 10)
+	dst = append(dst, `,"clientId":`...)
+	dst = AppendString(dst, e.GetClientId())
+	dst = append(dst, `,"sessionId":`...)
+	dst = AppendString(dst, e.GetSessionId())
+	return append(dst, '}')
+}
+
+// AppendPulledEvent appends an element of a PullResponse batch:
+//
+//	{"eventEncoded":<event>,"metadata":{"_tag":"Some","value":{"_tag":"SyncMessage.SyncMetadata","createdAt":"…"}}}
+//
+// metadata is {"_tag":"None"} when the event has no creation time.
+func AppendPulledEvent(dst []byte, p *syncv1.PulledEvent) []byte {
+	dst = append(dst, `{"eventEncoded":`...)
+	dst = AppendEvent(dst, p.GetEvent())
+	if ts := p.GetMetadata().GetCreatedAt(); ts != nil {
+		dst = append(dst, `,"metadata":{"_tag":"Some","value":{"_tag":"SyncMessage.SyncMetadata","createdAt":"`...)
+		dst = ts.AsTime().UTC().AppendFormat(dst, TimeLayout)
+		dst = append(dst, `"}}}`...)
+	} else {
+		dst = append(dst, `,"metadata":{"_tag":"None"}}`...)
+	}
+	return dst
+}
+
+// PulledEventSize is len(AppendPulledEvent(nil, p)) for an event with a creation time, computed
+// without encoding.
+func PulledEventSize(e *syncv1.Event) int {
+	const fixed = len(`{"eventEncoded":{"name":,"seqNum":,"parentSeqNum":,"clientId":,"sessionId":}` +
+		`,"metadata":{"_tag":"Some","value":{"_tag":"SyncMessage.SyncMetadata","createdAt":"2006-01-02T15:04:05.000Z"}}}`)
+	n := fixed + StringSize(e.GetName()) + StringSize(e.GetClientId()) + StringSize(e.GetSessionId()) +
+		uintSize(e.GetSeqNum()) + uintSize(e.GetParentSeqNum())
+	if args := e.GetArgs(); args != "" {
+		n += len(`,"args":`) + len(args)
+	}
+	return n
+}
+
+// AppendPullResponse appends a PullResponse:
+//
+//	{"batch":[…],"pageInfo":{"_tag":"NoMore"},"backendId":"…"}
+func AppendPullResponse(dst []byte, r *syncv1.PullResponse) []byte {
+	dst = append(dst, `{"batch":[`...)
+	for i, p := range r.GetBatch() {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = AppendPulledEvent(dst, p)
+	}
+	dst = append(dst, `],"pageInfo":`...)
+	dst = AppendPageInfo(dst, r.GetPageInfo())
+	dst = append(dst, `,"backendId":`...)
+	dst = AppendString(dst, r.GetBackendId())
+	return append(dst, '}')
+}
+
+// AppendPageInfo appends {"_tag":"NoMore"}, {"_tag":"MoreKnown","remaining":n} or
+// {"_tag":"MoreUnknown"}. A nil or empty PageInfo is NoMore.
+func AppendPageInfo(dst []byte, p *syncv1.PageInfo) []byte {
+	switch k := p.GetKind().(type) {
+	case *syncv1.PageInfo_MoreKnown_:
+		dst = append(dst, `{"_tag":"MoreKnown","remaining":`...)
+		dst = strconv.AppendUint(dst, k.MoreKnown.GetRemaining(), 10)
+		return append(dst, '}')
+	case *syncv1.PageInfo_MoreUnknown_:
+		return append(dst, `{"_tag":"MoreUnknown"}`...)
+	default:
+		return append(dst, `{"_tag":"NoMore"}`...)
+	}
+}
+
+// PageOverhead bounds the bytes a PullResponse adds around its events' encodings: brackets,
+// the page info and a backend id of up to 64 bytes (commas between events not included). A page
+// whose events' sizes plus one byte per event sum to at most limit-PageOverhead encodes in at most
+// limit bytes.
+const PageOverhead = len(`{"batch":[],"pageInfo":{"_tag":"MoreKnown","remaining":18446744073709551615},"backendId":""}`) + 64
+
+// FormatTime formats t as createdAt is written.
+func FormatTime(t time.Time) string { return t.UTC().Format(TimeLayout) }
+
+const hex = "0123456789abcdef"
+
+// AppendString appends s as a JSON string, escaped as JavaScript's JSON.stringify escapes it.
+// Invalid UTF-8 bytes are copied through (Go strings from the API are valid UTF-8).
+func AppendString(dst []byte, s string) []byte {
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 0x20 && c != '"' && c != '\\' {
+			continue
+		}
+		dst = append(dst, s[start:i]...)
+		switch c {
+		case '"':
+			dst = append(dst, '\\', '"')
+		case '\\':
+			dst = append(dst, '\\', '\\')
+		case '\b':
+			dst = append(dst, '\\', 'b')
+		case '\f':
+			dst = append(dst, '\\', 'f')
+		case '\n':
+			dst = append(dst, '\\', 'n')
+		case '\r':
+			dst = append(dst, '\\', 'r')
+		case '\t':
+			dst = append(dst, '\\', 't')
+		default:
+			dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+		}
+		start = i + 1
+	}
+	dst = append(dst, s[start:]...)
+	return append(dst, '"')
+}
+
+// StringSize is len(AppendString(nil, s)).
+func StringSize(s string) int {
+	n := 2 + len(s)
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '"' || c == '\\' || c == '\b' || c == '\f' || c == '\n' || c == '\r' || c == '\t':
+			n++
+		case c < 0x20:
+			n += 5
+		}
+	}
+	return n
+}
+
+func uintSize(v uint64) int {
+	n := 1
+	for v >= 10 {
+		v /= 10
+		n++
+	}
+	return n
+}

@@ -1,0 +1,87 @@
+// Package storage defines the small interface between the sync service and the engine that keeps
+// the stores' event logs on disk.
+//
+// An engine keeps, per store id, the store's metadata (StoreInfo) and its events ordered by
+// sequence number. The service serializes all writes to one store, so an engine never sees two
+// concurrent writes to the same store, but it does see concurrent writes to different stores and
+// concurrent reads of every store.
+//
+// To add an engine, implement Engine and pass it to service.New; the package
+// github.com/livestore-sync/livestore-sync/service/storage/storagetest has a conformance suite
+// that every engine should pass.
+package storage
+
+import (
+	"errors"
+	"time"
+)
+
+// ErrStoreNotFound is returned for an operation on a store that does not exist.
+var ErrStoreNotFound = errors.New("store not found")
+
+// ErrHeadMismatch is returned by Append when the store's head on disk is not the head the caller
+// appended after: a bug in the caller's serialization, never expected in normal operation.
+var ErrHeadMismatch = errors.New("store head changed concurrently")
+
+// StoreInfo is a store's metadata.
+type StoreInfo struct {
+	// BackendID identifies this incarnation of the store; it changes only when the store is reset.
+	BackendID string
+	// Head is the sequence number of the store's last event, 0 when it has none.
+	Head uint64
+	// CreatedAt is when the store was created.
+	CreatedAt time.Time
+	// EventCount is the number of events stored.
+	EventCount uint64
+	// EventBytes is the sum of the stored events' encoded sizes (Record.Size).
+	EventBytes uint64
+}
+
+// Record is one stored event.
+type Record struct {
+	// Name is the event's name.
+	Name string
+	// Args is the event's arguments as JSON text, exactly as pushed; empty when absent.
+	Args string
+	// SeqNum is the event's sequence number.
+	SeqNum uint64
+	// ParentSeqNum is the sequence number of the event it follows.
+	ParentSeqNum uint64
+	// ClientID is the id of the client that created the event.
+	ClientID string
+	// SessionID is the id of the session that created the event.
+	SessionID string
+	// CreatedAt is when the server stored the event, in milliseconds since the Unix epoch.
+	CreatedAt int64
+}
+
+// Size is the number of bytes the record's variable-length fields take, used for accounting.
+func (r *Record) Size() int {
+	return len(r.Name) + len(r.Args) + len(r.ClientID) + len(r.SessionID) + 3*8
+}
+
+// Engine stores the event logs of many stores.
+//
+// All methods are safe for concurrent use, with one restriction: Append, CreateStore and
+// DeleteStore for one store id are never called concurrently with each other (the service
+// serializes them per store). Every write is durable (synced to stable storage) when it returns.
+type Engine interface {
+	// LoadStore returns the store's metadata, or ErrStoreNotFound.
+	LoadStore(storeID string) (StoreInfo, error)
+	// CreateStore durably records a new, empty store with the given metadata, replacing any
+	// existing store of that id with all its events.
+	CreateStore(storeID string, info StoreInfo) error
+	// Append durably stores events, which continue the log after prevHead, and replaces the
+	// store's metadata with info, all or nothing. It returns ErrHeadMismatch when the stored head
+	// is not prevHead.
+	Append(storeID string, prevHead uint64, events []Record, info StoreInfo) error
+	// ReadEvents returns, in order, up to limit events of the store with after < SeqNum <= upTo.
+	ReadEvents(storeID string, after, upTo uint64, limit int) ([]Record, error)
+	// CountEvents returns the number of the store's events with after < SeqNum <= upTo.
+	CountEvents(storeID string, after, upTo uint64) (uint64, error)
+	// DeleteStore durably removes the store and all its events. Deleting a missing store is not
+	// an error.
+	DeleteStore(storeID string) error
+	// Close releases the engine. No other method may be called after it.
+	Close() error
+}
