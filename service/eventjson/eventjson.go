@@ -61,11 +61,15 @@ func AppendPulledEvent(dst []byte, p *syncv1.PulledEvent) []byte {
 // PulledEventSize is len(AppendPulledEvent(nil, p)) for an event with a creation time, computed
 // without encoding.
 func PulledEventSize(e *syncv1.Event) int {
+	return PulledEventSizeOf(e.GetName(), e.GetArgs(), e.GetClientId(), e.GetSessionId(), e.GetSeqNum(), e.GetParentSeqNum())
+}
+
+// PulledEventSizeOf is PulledEventSize of the event with these fields.
+func PulledEventSizeOf(name, args, clientID, sessionID string, seqNum, parentSeqNum uint64) int {
 	const fixed = len(`{"eventEncoded":{"name":,"seqNum":,"parentSeqNum":,"clientId":,"sessionId":}` +
 		`,"metadata":{"_tag":"Some","value":{"_tag":"SyncMessage.SyncMetadata","createdAt":"2006-01-02T15:04:05.000Z"}}}`)
-	n := fixed + StringSize(e.GetName()) + StringSize(e.GetClientId()) + StringSize(e.GetSessionId()) +
-		uintSize(e.GetSeqNum()) + uintSize(e.GetParentSeqNum())
-	if args := e.GetArgs(); args != "" {
+	n := fixed + StringSize(name) + StringSize(clientID) + StringSize(sessionID) + uintSize(seqNum) + uintSize(parentSeqNum)
+	if args != "" {
 		n += len(`,"args":`) + len(args)
 	}
 	return n

@@ -1,0 +1,240 @@
+package service
+
+import (
+	"context"
+	"time"
+
+	syncv1 "github.com/livestore-sync/livestore-sync/gen/livestore/sync/v1"
+	"github.com/livestore-sync/livestore-sync/service/eventjson"
+	"github.com/livestore-sync/livestore-sync/service/storage"
+	"google.golang.org/protobuf/types/known/timestamppb"
+)
+
+// Pull sends the store's events after req.Cursor (all when unset) in pages, calling send once per
+// page, in order, from the calling goroutine. send may block; when it returns an error, Pull
+// returns that error.
+//
+// Without req.Live, Pull returns nil after the last page, whose page info is NoMore; with
+// nothing to send it sends one empty NoMore page. With req.Live it goes on sending every later
+// push to the store, in order, with no gap and no duplicate, until ctx ends (returning ctx's
+// error), the pull falls behind (ErrLivePullBehind) or the service closes (ErrClosed).
+//
+// A cursor whose backend id is set and is not the store's fails with *BackendIDMismatchError
+// before anything is sent.
+func (s *Service) Pull(ctx context.Context, req *syncv1.PullRequest, send func(*syncv1.PullResponse) error) error {
+	if err := s.begin(); err != nil {
+		return err
+	}
+	defer s.inflight.Done()
+	if err := s.checkStoreID(req.GetStoreId()); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(s.ctx, cancel)()
+
+	st := s.store(req.GetStoreId())
+	if err := st.lock(ctx); err != nil {
+		return err
+	}
+	err := s.load(st, true)
+	info := st.info
+	st.unlock()
+	if err != nil {
+		return err
+	}
+	cursor := req.GetCursor()
+	if id := cursor.GetBackendId(); id != "" && id != info.BackendID {
+		return &BackendIDMismatchError{Expected: info.BackendID, Received: id}
+	}
+
+	after := cursor.GetEventSequenceNumber()
+	upTo := info.Head
+	if err := s.sendBacklog(ctx, st.id, info.BackendID, after, upTo, true, send); err != nil {
+		return err
+	}
+	if !req.GetLive() {
+		return nil
+	}
+	return s.sendLive(ctx, st, info.BackendID, max(after, upTo), send)
+}
+
+// sendLive catches up from after to the store's head, then subscribes and forwards every later
+// push. Subscribing happens under the store's lock once the head is after, so every later push
+// is delivered exactly once.
+func (s *Service) sendLive(ctx context.Context, st *store, backendID string, after uint64, send func(*syncv1.PullResponse) error) error {
+	var sub *subscription
+	for sub == nil {
+		if err := st.lock(ctx); err != nil {
+			return err
+		}
+		head := st.info.Head
+		if head <= after {
+			sub = st.subscribe(s.limits.LiveQueueLength)
+		}
+		st.unlock()
+		if sub == nil {
+			if err := s.sendBacklog(ctx, st.id, backendID, after, head, false, send); err != nil {
+				return err
+			}
+			after = head
+		}
+	}
+	defer st.unsubscribe(sub)
+	for {
+		select {
+		case pages, ok := <-sub.pages:
+			if !ok {
+				return sub.err
+			}
+			for _, p := range pages {
+				if p = trimPage(p, after); p == nil {
+					continue
+				}
+				if err := send(p); err != nil {
+					return err
+				}
+			}
+		case <-ctx.Done():
+			if s.ctx.Err() != nil {
+				return ErrClosed
+			}
+			return ctx.Err()
+		}
+	}
+}
+
+// trimPage returns p without its events up to after, or nil when none is left. Only a cursor
+// beyond the store's head (a client that has events this store does not) makes it drop anything.
+func trimPage(p *syncv1.PullResponse, after uint64) *syncv1.PullResponse {
+	batch := p.GetBatch()
+	i := 0
+	for i < len(batch) && batch[i].GetEvent().GetSeqNum() <= after {
+		i++
+	}
+	switch i {
+	case 0:
+		return p
+	case len(batch):
+		return nil
+	}
+	return &syncv1.PullResponse{Batch: batch[i:], PageInfo: p.GetPageInfo(), BackendId: p.GetBackendId()}
+}
+
+// sendBacklog sends the stored events in (after, upTo] in pages whose page info counts the events
+// still to come. With nothing to send it sends one empty NoMore page when sendEmpty is set.
+func (s *Service) sendBacklog(ctx context.Context, storeID, backendID string, after, upTo uint64, sendEmpty bool, send func(*syncv1.PullResponse) error) error {
+	total := uint64(0)
+	if upTo > after {
+		n, err := s.engine.CountEvents(storeID, after, upTo)
+		if err != nil {
+			return &StorageError{Op: "count", Err: err}
+		}
+		total = n
+	}
+	if total == 0 {
+		if !sendEmpty {
+			return nil
+		}
+		return send(&syncv1.PullResponse{PageInfo: noMore(), BackendId: backendID})
+	}
+	var (
+		buf       []storage.Record // read, not yet sent
+		exhausted bool
+		sent      uint64
+	)
+	for sent < total {
+		if err := ctx.Err(); err != nil {
+			if s.ctx.Err() != nil {
+				return ErrClosed
+			}
+			return err
+		}
+		if len(buf) < s.limits.PageEvents && !exhausted {
+			want := s.limits.PageEvents - len(buf)
+			recs, err := s.engine.ReadEvents(storeID, after, upTo, want)
+			if err != nil {
+				return &StorageError{Op: "read", Err: err}
+			}
+			exhausted = len(recs) < want
+			if len(recs) > 0 {
+				after = recs[len(recs)-1].SeqNum
+			}
+			buf = append(buf, recs...)
+		}
+		if len(buf) == 0 {
+			break // fewer events than counted: the store changed under us; end here
+		}
+		n := s.pageLen(buf)
+		sent += uint64(n)
+		page := s.page(backendID, buf[:n], total-min(sent, total))
+		buf = buf[n:]
+		if err := send(page); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// pages splits the records of one push into NoMore pages, as live pulls receive them.
+func (s *Service) pages(backendID string, recs []storage.Record) []*syncv1.PullResponse {
+	var out []*syncv1.PullResponse
+	for len(recs) > 0 {
+		n := s.pageLen(recs)
+		out = append(out, s.page(backendID, recs[:n], 0))
+		recs = recs[n:]
+	}
+	return out
+}
+
+// pageLen returns how many of recs, at least one, fit in one page.
+func (s *Service) pageLen(recs []storage.Record) int {
+	budget := s.limits.PageBytes - eventjson.PageOverhead
+	n, size := 0, 0
+	for n < len(recs) && n < s.limits.PageEvents {
+		size += recordSize(&recs[n]) + 1
+		if size > budget && n > 0 {
+			break
+		}
+		n++
+	}
+	return n
+}
+
+// page builds a page of recs followed by remaining events.
+func (s *Service) page(backendID string, recs []storage.Record, remaining uint64) *syncv1.PullResponse {
+	batch := make([]*syncv1.PulledEvent, len(recs))
+	for i := range recs {
+		batch[i] = pulledEvent(&recs[i])
+	}
+	info := noMore()
+	if remaining > 0 {
+		info = &syncv1.PageInfo{Kind: &syncv1.PageInfo_MoreKnown_{MoreKnown: &syncv1.PageInfo_MoreKnown{Remaining: remaining}}}
+	}
+	return &syncv1.PullResponse{Batch: batch, PageInfo: info, BackendId: backendID}
+}
+
+func noMore() *syncv1.PageInfo {
+	return &syncv1.PageInfo{Kind: &syncv1.PageInfo_NoMore_{NoMore: &syncv1.PageInfo_NoMore{}}}
+}
+
+func pulledEvent(r *storage.Record) *syncv1.PulledEvent {
+	return &syncv1.PulledEvent{
+		Event: recordEvent(r),
+		Metadata: &syncv1.SyncMetadata{
+			CreatedAt: timestamppb.New(time.UnixMilli(r.CreatedAt)),
+		},
+	}
+}
+
+func recordEvent(r *storage.Record) *syncv1.Event {
+	return &syncv1.Event{
+		Name: r.Name, Args: r.Args, SeqNum: r.SeqNum, ParentSeqNum: r.ParentSeqNum,
+		ClientId: r.ClientID, SessionId: r.SessionID,
+	}
+}
+
+// recordSize is the size of the record in a page, as eventjson.PulledEventSize measures it.
+func recordSize(r *storage.Record) int {
+	return eventjson.PulledEventSizeOf(r.Name, r.Args, r.ClientID, r.SessionID, r.SeqNum, r.ParentSeqNum)
+}

@@ -1,0 +1,286 @@
+// Package service is the sync service: one ordered, durable event log per store, with validated
+// pushes and paged or live pulls. Every transport (Connect/gRPC through Handler, and LiveStore's
+// WebSocket and HTTP protocols through the bridge package) calls the same Service.
+//
+// Writes to one store are serialized by that store's lock: check the head, append durably,
+// advance the head, publish to live pulls, in that order, so that live pulls see events in commit
+// order. Different stores never share a lock; their synced commits share disk flushes in the
+// storage engine.
+package service
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	syncv1 "github.com/livestore-sync/livestore-sync/gen/livestore/sync/v1"
+	"github.com/livestore-sync/livestore-sync/service/storage"
+)
+
+// Options configures a Service. The zero value is ready to use.
+type Options struct {
+	// Limits bounds requests; zero fields take their defaults.
+	Limits Limits
+	// Now returns the current time; time.Now when nil. Creation times are kept to the millisecond.
+	Now func() time.Time
+	// NewBackendID returns the backend id of a new store; NewBackendID (this package's function)
+	// when nil.
+	NewBackendID func() string
+}
+
+// Service is the sync service. It is safe for concurrent use.
+type Service struct {
+	engine       storage.Engine
+	limits       Limits
+	now          func() time.Time
+	newBackendID func() string
+
+	// ctx is cancelled by Close; every pull's context ends with it.
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	mu       sync.Mutex
+	closed   bool
+	stores   map[string]*store
+	inflight sync.WaitGroup // pushes and pulls running, so Close can wait for them
+}
+
+// New returns a Service over engine. The Service owns the engine: Close closes it.
+func New(engine storage.Engine, opts Options) (*Service, error) {
+	limits, err := opts.Limits.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	s := &Service{
+		engine:       engine,
+		limits:       limits,
+		now:          opts.Now,
+		newBackendID: opts.NewBackendID,
+		stores:       make(map[string]*store),
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.newBackendID == nil {
+		s.newBackendID = NewBackendID
+	}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	return s, nil
+}
+
+// Limits returns the limits in force.
+func (s *Service) Limits() Limits { return s.limits }
+
+// begin registers a request; the caller must call s.inflight.Done when it ends.
+func (s *Service) begin() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return ErrClosed
+	}
+	s.inflight.Add(1)
+	return nil
+}
+
+// store returns the in-memory state of a store, creating it (not yet loaded) when needed.
+func (s *Service) store(id string) *store {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st, ok := s.stores[id]
+	if !ok {
+		st = newStore(id)
+		s.stores[id] = st
+	}
+	return st
+}
+
+// Push appends req.Batch to the store's log and returns once it is durable.
+//
+// It returns *InvalidRequestError or *InvalidBatchError for a malformed request,
+// *BackendIDMismatchError when req.BackendId is set and is not the store's, *ServerAheadError when
+// the batch does not continue the log at its head, and *StorageError when the engine fails. A
+// batch whose events are all stored already, identical in every field, is acknowledged without
+// being stored again; one that repeats stored events and then continues the log stores the rest.
+func (s *Service) Push(ctx context.Context, req *syncv1.PushRequest) error {
+	if err := s.begin(); err != nil {
+		return err
+	}
+	defer s.inflight.Done()
+	if err := s.checkStoreID(req.GetStoreId()); err != nil {
+		return err
+	}
+	batch := req.GetBatch()
+	if len(batch) == 0 {
+		return nil
+	}
+	if err := s.validateBatch(batch); err != nil {
+		return err
+	}
+
+	st := s.store(req.GetStoreId())
+	if err := st.lock(ctx); err != nil {
+		return err
+	}
+	defer st.unlock()
+	if err := s.load(st, true); err != nil {
+		return err
+	}
+	if req.BackendId != nil && req.GetBackendId() != st.info.BackendID {
+		return &BackendIDMismatchError{Expected: st.info.BackendID, Received: req.GetBackendId()}
+	}
+	batch, err := s.skipStored(st, batch)
+	if err != nil || len(batch) == 0 {
+		return err
+	}
+	return s.append(st, batch)
+}
+
+// skipStored checks the batch against the store's head. It returns the part of the batch to
+// append: all of it when it starts at the head; the part after the head when the events up to
+// the head are stored already, identical (a retried push); otherwise a *ServerAheadError.
+func (s *Service) skipStored(st *store, batch []*syncv1.Event) ([]*syncv1.Event, error) {
+	head := st.info.Head
+	first := batch[0].GetParentSeqNum()
+	if first == head {
+		return batch, nil
+	}
+	aheadErr := &ServerAheadError{MinimumExpectedNum: head, ProvidedNum: first}
+	if first > head {
+		return nil, aheadErr
+	}
+	stored := 0
+	for stored < len(batch) && batch[stored].GetSeqNum() <= head {
+		stored++
+	}
+	if stored == 0 {
+		return nil, aheadErr
+	}
+	// The stored events in (first, batch[stored-1].seq] must be exactly batch[:stored].
+	recs, err := s.engine.ReadEvents(st.id, first, batch[stored-1].GetSeqNum(), stored+1)
+	if err != nil {
+		return nil, &StorageError{Op: "read", Err: err}
+	}
+	if len(recs) != stored {
+		return nil, aheadErr
+	}
+	for i := range recs {
+		if !sameEvent(&recs[i], batch[i]) {
+			return nil, aheadErr
+		}
+	}
+	rest := batch[stored:]
+	if len(rest) > 0 && rest[0].GetParentSeqNum() != head {
+		return nil, aheadErr
+	}
+	return rest, nil
+}
+
+func sameEvent(r *storage.Record, e *syncv1.Event) bool {
+	return r.SeqNum == e.GetSeqNum() && r.ParentSeqNum == e.GetParentSeqNum() && r.Name == e.GetName() &&
+		r.Args == e.GetArgs() && r.ClientID == e.GetClientId() && r.SessionID == e.GetSessionId()
+}
+
+// append stores batch, which continues the log at its head, advances the head and publishes
+// the events to the store's live pulls. The caller holds the store's lock.
+func (s *Service) append(st *store, batch []*syncv1.Event) error {
+	createdAt := s.now().UnixMilli()
+	recs := make([]storage.Record, len(batch))
+	info := st.info
+	for i, e := range batch {
+		recs[i] = storage.Record{
+			Name: e.GetName(), Args: e.GetArgs(), SeqNum: e.GetSeqNum(), ParentSeqNum: e.GetParentSeqNum(),
+			ClientID: e.GetClientId(), SessionID: e.GetSessionId(), CreatedAt: createdAt,
+		}
+		info.EventCount++
+		info.EventBytes += uint64(recs[i].Size())
+	}
+	info.Head = batch[len(batch)-1].GetSeqNum()
+	if err := s.engine.Append(st.id, st.info.Head, recs, info); err != nil {
+		st.loaded = false // the engine's state is unknown now: read it again next time
+		return &StorageError{Op: "append", Err: err}
+	}
+	st.info = info
+	st.publish(s.pages(st.info.BackendID, recs))
+	return nil
+}
+
+// load reads the store's metadata into st when it is not loaded yet, creating the store when it
+// does not exist and create is set. The caller holds the store's lock.
+func (s *Service) load(st *store, create bool) error {
+	if st.loaded {
+		return nil
+	}
+	info, err := s.engine.LoadStore(st.id)
+	if errors.Is(err, storage.ErrStoreNotFound) && create {
+		info = storage.StoreInfo{BackendID: s.newBackendID(), CreatedAt: s.now().Truncate(time.Millisecond)}
+		err = s.engine.CreateStore(st.id, info)
+		if err != nil {
+			return &StorageError{Op: "create store", Err: err}
+		}
+	} else if err != nil {
+		return &StorageError{Op: "load store", Err: err}
+	}
+	st.info = info
+	st.loaded = true
+	return nil
+}
+
+// Ping answers at once: nil, unless the service is shutting down or the store id is invalid.
+func (s *Service) Ping(ctx context.Context, req *syncv1.PingRequest) error {
+	if err := s.begin(); err != nil {
+		return err
+	}
+	defer s.inflight.Done()
+	if req.GetStoreId() == "" {
+		return nil
+	}
+	return s.checkStoreID(req.GetStoreId())
+}
+
+// Close shuts the service down: new requests fail with ErrClosed, live pulls end with ErrClosed,
+// running pushes finish, then the engine is closed.
+func (s *Service) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	s.mu.Unlock()
+	s.cancel()
+	for _, st := range s.snapshotStores() {
+		st.closeSubscriptions(ErrClosed)
+	}
+	s.inflight.Wait()
+	if err := s.engine.Close(); err != nil {
+		return fmt.Errorf("close storage: %w", err)
+	}
+	return nil
+}
+
+func (s *Service) snapshotStores() []*store {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]*store, 0, len(s.stores))
+	for _, st := range s.stores {
+		out = append(out, st)
+	}
+	return out
+}
+
+// backendIDAlphabet is the alphabet of nanoid, which the original server uses for backend ids.
+const backendIDAlphabet = "useandom-26T198340PX75pxJACKVERYMINDBUSHWOLF_GQZbfghjklqvwyzrict"
+
+// NewBackendID returns a random 21-character id from the alphabet [A-Za-z0-9_-], like the
+// original server's backend ids.
+func NewBackendID() string {
+	var b [21]byte
+	rand.Read(b[:]) // never fails (crypto/rand)
+	for i := range b {
+		b[i] = backendIDAlphabet[b[i]&63]
+	}
+	return string(b[:])
+}

@@ -1,0 +1,88 @@
+package service
+
+import (
+	"context"
+
+	syncv1 "github.com/livestore-sync/livestore-sync/gen/livestore/sync/v1"
+	"github.com/livestore-sync/livestore-sync/service/storage"
+)
+
+// store is the in-memory state of one store: its lock, its metadata once loaded, and its live
+// pulls.
+type store struct {
+	id string
+	// sem is the store's lock, a channel so that waiting for it can be cancelled. It guards all
+	// fields below.
+	sem    chan struct{}
+	loaded bool
+	info   storage.StoreInfo
+	subs   map[*subscription]struct{}
+}
+
+func newStore(id string) *store {
+	return &store{id: id, sem: make(chan struct{}, 1), subs: make(map[*subscription]struct{})}
+}
+
+// lock takes the store's lock, or returns ctx's error when ctx ends first.
+func (st *store) lock(ctx context.Context) error {
+	select {
+	case st.sem <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (st *store) unlock() { <-st.sem }
+
+// A subscription receives the pages of every push to a store after it was made.
+type subscription struct {
+	// pages carries the pages of one push per element. It is closed, after err is set, when the
+	// subscription is ended by the store (queue full, or shutdown).
+	pages chan []*syncv1.PullResponse
+	err   error
+}
+
+// subscribe registers a live pull with a queue of queueLen pushes. The caller holds the lock.
+func (st *store) subscribe(queueLen int) *subscription {
+	sub := &subscription{pages: make(chan []*syncv1.PullResponse, queueLen)}
+	st.subs[sub] = struct{}{}
+	return sub
+}
+
+// unsubscribe removes a subscription, if the store has not ended it already. The caller must
+// not hold the lock.
+func (st *store) unsubscribe(sub *subscription) {
+	st.sem <- struct{}{}
+	delete(st.subs, sub)
+	<-st.sem
+}
+
+// publish hands the pages of one push to every subscription without waiting: a subscription
+// whose queue is full is ended with ErrLivePullBehind. The caller holds the lock. The pages are
+// shared by all subscriptions and must not be modified.
+func (st *store) publish(pages []*syncv1.PullResponse) {
+	for sub := range st.subs {
+		select {
+		case sub.pages <- pages:
+		default:
+			st.end(sub, ErrLivePullBehind)
+		}
+	}
+}
+
+// end removes a subscription and closes its queue with err. The caller holds the lock.
+func (st *store) end(sub *subscription, err error) {
+	delete(st.subs, sub)
+	sub.err = err
+	close(sub.pages)
+}
+
+// closeSubscriptions ends every subscription with err.
+func (st *store) closeSubscriptions(err error) {
+	st.sem <- struct{}{}
+	for sub := range st.subs {
+		st.end(sub, err)
+	}
+	<-st.sem
+}
