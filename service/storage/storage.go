@@ -29,7 +29,7 @@ type StoreInfo struct {
 	BackendID string
 	// Head is the sequence number of the store's last event, 0 when it has none.
 	Head uint64
-	// CreatedAt is when the store was created.
+	// CreatedAt is when the store was created, kept to the millisecond (its time zone is not kept).
 	CreatedAt time.Time
 	// EventCount is the number of events stored.
 	EventCount uint64
@@ -71,11 +71,13 @@ type Engine interface {
 	// CreateStore durably records a new, empty store with the given metadata, replacing any
 	// existing store of that id with all its events.
 	CreateStore(storeID string, info StoreInfo) error
-	// Append durably stores events, which continue the log after prevHead, and replaces the
+	// Append durably stores events, which continue the log after prevHead (their sequence
+	// numbers grow, the first is above prevHead and info.Head is the last), and replaces the
 	// store's metadata with info, all or nothing. It returns ErrHeadMismatch when the stored head
-	// is not prevHead.
+	// is not prevHead, and an error for events that do not continue the log.
 	Append(storeID string, prevHead uint64, events []Record, info StoreInfo) error
-	// ReadEvents returns, in order, up to limit events of the store with after < SeqNum <= upTo.
+	// ReadEvents returns, in order, up to limit events of the store with after < SeqNum <= upTo,
+	// read from one consistent snapshot. A limit <= 0 returns no events.
 	ReadEvents(storeID string, after, upTo uint64, limit int) ([]Record, error)
 	// CountEvents returns the number of the store's events with after < SeqNum <= upTo.
 	CountEvents(storeID string, after, upTo uint64) (uint64, error)

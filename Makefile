@@ -1,0 +1,61 @@
+# livestore-sync — every task of the project. Needs Go (see go.mod) and, for the compatibility
+# tests in e2e/, Node.js 20+ with npm. Tools (buf, protoc plugins) come through the Go toolchain,
+# pinned here and in go.mod; nothing else is downloaded.
+
+GO          ?= go
+BUF_VERSION := v1.75.0
+BUF         := $(GO) run github.com/bufbuild/buf/cmd/buf@$(BUF_VERSION)
+BIN         := bin/livestore-sync
+ADDR        ?= localhost:8787
+DATA_DIR    ?= ./data
+
+.PHONY: all build run test test-go test-e2e lint check-generated generate bench clean
+
+all: build
+
+## build: compile the livestore-sync binary into bin/
+build:
+	$(GO) build -o $(BIN) ./cmd/livestore-sync
+
+## run: start the server on $(ADDR) with its data in $(DATA_DIR)
+run: build
+	./$(BIN) serve --addr $(ADDR) --data-dir $(DATA_DIR)
+
+## test: everything CI checks: lint, generated code up to date, Go tests (race detector), Node compatibility tests
+test: lint check-generated test-go test-e2e
+
+## test-go: the Go tests, with the race detector
+test-go:
+	$(GO) test -race -count=1 ./...
+
+## test-e2e: the Node compatibility tests with LiveStore's published clients (e2e/)
+test-e2e: build e2e/node_modules/.installed
+	cd e2e && LIVESTORE_SYNC_BIN=$(CURDIR)/$(BIN) npm test
+
+e2e/node_modules/.installed: e2e/package.json e2e/package-lock.json
+	cd e2e && npm ci --no-audit --no-fund
+	touch $@
+
+## lint: buf lint and format, go vet, gofmt
+lint:
+	$(BUF) lint
+	$(BUF) format --diff --exit-code
+	$(GO) vet ./...
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './e2e/*')); \
+	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+## generate: regenerate gen/ from proto/
+generate:
+	$(BUF) generate
+
+## check-generated: fail when gen/ differs from what `make generate` writes
+check-generated: generate
+	@if [ -n "$$(git status --porcelain -- gen)" ]; then \
+	  echo "gen/ is stale: run 'make generate' and commit the result"; git status --short -- gen; exit 1; fi
+
+## bench: the service benchmarks
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./service/...
+
+clean:
+	rm -rf bin

@@ -1,0 +1,350 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"connectrpc.com/connect"
+	"connectrpc.com/grpcreflect"
+	syncv1 "github.com/livestore-sync/livestore-sync/gen/livestore/sync/v1"
+	"github.com/livestore-sync/livestore-sync/gen/livestore/sync/v1/syncv1connect"
+	"google.golang.org/protobuf/proto"
+)
+
+// binary is the livestore-sync binary built for these tests.
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "livestore-sync-test")
+	if err != nil {
+		panic(err)
+	}
+	binary = filepath.Join(dir, "livestore-sync")
+	out, err := exec.Command("go", "build", "-race", "-o", binary, ".").CombinedOutput()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "build: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// server is a running livestore-sync serve process.
+type server struct {
+	cmd     *exec.Cmd
+	url     string
+	dataDir string
+	stderr  *syncBuffer
+	exited  chan error
+}
+
+var listenLine = regexp.MustCompile(`msg="livestore-sync listening" addr=(\S+)`)
+
+// syncBuffer is a strings.Builder safe for one writer and concurrent readers.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (b *syncBuffer) WriteString(s string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.b.WriteString(s)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+// startServer runs `livestore-sync serve` on a random loopback port with dataDir, and waits
+// until it listens. The process is killed when the test ends, if still running.
+func startServer(t *testing.T, dataDir string) *server {
+	t.Helper()
+	cmd := exec.Command(binary, "serve", "--addr", "127.0.0.1:0", "--data-dir", dataDir)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	s := &server{cmd: cmd, dataDir: dataDir, stderr: new(syncBuffer), exited: make(chan error, 1)}
+	addr := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			line := sc.Text()
+			s.stderr.WriteString(line + "\n")
+			if m := listenLine.FindStringSubmatch(line); m != nil {
+				addr <- m[1]
+			}
+		}
+		s.exited <- cmd.Wait()
+	}()
+	t.Cleanup(func() { cmd.Process.Kill() })
+	select {
+	case a := <-addr:
+		s.url = "http://" + a
+	case err := <-s.exited:
+		t.Fatalf("server exited before listening: %v\n%s", err, s.stderr)
+	case <-time.After(30 * time.Second):
+		t.Fatalf("server did not start listening\n%s", s.stderr)
+	}
+	return s
+}
+
+// stop sends sig and returns the process's exit error.
+func (s *server) stop(t *testing.T, sig os.Signal) error {
+	t.Helper()
+	s.cmd.Process.Signal(sig)
+	select {
+	case err := <-s.exited:
+		return err
+	case <-time.After(30 * time.Second):
+		t.Fatalf("server did not exit after %v\n%s", sig, s.stderr)
+		return nil
+	}
+}
+
+// h2cClient speaks HTTP/2 without TLS (prior knowledge), as gRPC clients do.
+func h2cClient() *http.Client {
+	tr := &http.Transport{Protocols: new(http.Protocols)}
+	tr.Protocols.SetUnencryptedHTTP2(true)
+	return &http.Client{Transport: tr}
+}
+
+func newEvents(from uint64, n int) []*syncv1.Event {
+	out := make([]*syncv1.Event, n)
+	for i := range out {
+		seq := from + uint64(i) + 1
+		out[i] = &syncv1.Event{Name: "todoCreated-v1", Args: fmt.Sprintf(`{"id":"t%d","text":"ü 🎉"}`, seq),
+			SeqNum: seq, ParentSeqNum: seq - 1, ClientId: "c", SessionId: "s"}
+	}
+	return out
+}
+
+// pullAll reads a whole non-live pull.
+func pullAll(ctx context.Context, client syncv1connect.SyncServiceClient, req *syncv1.PullRequest) ([]*syncv1.PullResponse, error) {
+	stream, err := client.Pull(ctx, connect.NewRequest(req))
+	if err != nil {
+		return nil, err
+	}
+	defer stream.Close()
+	var pages []*syncv1.PullResponse
+	for stream.Receive() {
+		pages = append(pages, stream.Msg())
+	}
+	return pages, stream.Err()
+}
+
+func TestServeOverEveryProtocol(t *testing.T) {
+	srv := startServer(t, t.TempDir())
+	protocols := []struct {
+		name string
+		opts []connect.ClientOption
+	}{
+		{"connect", nil},
+		{"grpc", []connect.ClientOption{connect.WithGRPC()}},
+		{"grpc-web", []connect.ClientOption{connect.WithGRPCWeb()}},
+	}
+	for _, p := range protocols {
+		t.Run(p.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			client := syncv1connect.NewSyncServiceClient(h2cClient(), srv.url, p.opts...)
+			store := "store-" + p.name
+
+			if _, err := client.Ping(ctx, connect.NewRequest(&syncv1.PingRequest{StoreId: store})); err != nil {
+				t.Fatalf("ping: %v", err)
+			}
+			// A live pull, opened first, must receive the pushes below.
+			live, err := client.Pull(ctx, connect.NewRequest(&syncv1.PullRequest{StoreId: store, Live: true}))
+			if err != nil {
+				t.Fatalf("live pull: %v", err)
+			}
+			defer live.Close()
+			if !live.Receive() || len(live.Msg().GetBatch()) != 0 || live.Msg().GetPageInfo().GetNoMore() == nil {
+				t.Fatalf("live pull's first page: %v %v", live.Msg(), live.Err())
+			}
+			backendID := live.Msg().GetBackendId()
+
+			if _, err := client.Push(ctx, connect.NewRequest(&syncv1.PushRequest{StoreId: store, Batch: newEvents(0, 3)})); err != nil {
+				t.Fatalf("push: %v", err)
+			}
+			if !live.Receive() || len(live.Msg().GetBatch()) != 3 || live.Msg().GetBatch()[2].GetEvent().GetArgs() != `{"id":"t3","text":"ü 🎉"}` {
+				t.Fatalf("live page: %v %v", live.Msg(), live.Err())
+			}
+
+			// Server ahead, with its typed detail.
+			conflicting := newEvents(1, 1)
+			conflicting[0].ClientId = "another-client"
+			_, err = client.Push(ctx, connect.NewRequest(&syncv1.PushRequest{StoreId: store, Batch: conflicting}))
+			assertDetail(t, err, connect.CodeAborted, &syncv1.ServerAheadError{MinimumExpectedNum: 3, ProvidedNum: 1})
+			// Backend id mismatch, on push and on pull.
+			_, err = client.Push(ctx, connect.NewRequest(&syncv1.PushRequest{StoreId: store, Batch: newEvents(3, 1), BackendId: proto.String("stale")}))
+			assertDetail(t, err, connect.CodeFailedPrecondition, &syncv1.BackendIdMismatchError{Expected: backendID, Received: "stale"})
+			_, err = pullAll(ctx, client, &syncv1.PullRequest{StoreId: store, Cursor: &syncv1.Cursor{BackendId: "stale"}})
+			assertDetail(t, err, connect.CodeFailedPrecondition, &syncv1.BackendIdMismatchError{Expected: backendID, Received: "stale"})
+			// An invalid batch names the event.
+			bad := newEvents(3, 2)
+			bad[1].Args = "{not json"
+			_, err = client.Push(ctx, connect.NewRequest(&syncv1.PushRequest{StoreId: store, Batch: bad}))
+			assertDetail(t, err, connect.CodeInvalidArgument, &syncv1.InvalidBatchError{EventIndex: 1, SeqNum: 5, Reason: "args is not valid JSON"})
+
+			pages, err := pullAll(ctx, client, &syncv1.PullRequest{StoreId: store, Cursor: &syncv1.Cursor{BackendId: backendID, EventSequenceNumber: 1}})
+			if err != nil || len(pages) != 1 || len(pages[0].GetBatch()) != 2 || pages[0].GetBatch()[0].GetEvent().GetSeqNum() != 2 {
+				t.Fatalf("pull from cursor: %v %v", pages, err)
+			}
+		})
+	}
+}
+
+// assertDetail checks that err is a Connect error with code and exactly one detail equal to want.
+func assertDetail[M interface {
+	comparable
+	String() string
+}](t *testing.T, err error, code connect.Code, want M) {
+	t.Helper()
+	var cerr *connect.Error
+	if !errors.As(err, &cerr) || cerr.Code() != code {
+		t.Fatalf("err = %v, want code %v", err, code)
+	}
+	if len(cerr.Details()) != 1 {
+		t.Fatalf("err has %d details, want 1", len(cerr.Details()))
+	}
+	got, derr := cerr.Details()[0].Value()
+	if derr != nil {
+		t.Fatalf("detail: %v", derr)
+	}
+	if g, ok := got.(M); !ok || g.String() != want.String() {
+		t.Fatalf("detail = %v, want %v", got, want)
+	}
+}
+
+func TestReflection(t *testing.T) {
+	srv := startServer(t, t.TempDir())
+	client := grpcreflect.NewClient(h2cClient(), srv.url)
+	stream := client.NewStream(context.Background())
+	defer stream.Close()
+	names, err := stream.ListServices()
+	if err != nil {
+		t.Fatalf("list services: %v", err)
+	}
+	var got []string
+	for _, n := range names {
+		got = append(got, string(n))
+	}
+	want := syncv1connect.SyncServiceName
+	if !strings.Contains(strings.Join(got, ","), want) {
+		t.Fatalf("services %v lack %s", got, want)
+	}
+	if _, err := stream.FileContainingSymbol("livestore.sync.v1.SyncService"); err != nil {
+		t.Fatalf("file containing SyncService: %v", err)
+	}
+}
+
+// An acknowledged push survives SIGKILL right after the acknowledgement.
+func TestKilledServerLosesNothingAcknowledged(t *testing.T) {
+	dataDir := t.TempDir()
+	srv := startServer(t, dataDir)
+	client := syncv1connect.NewSyncServiceClient(h2cClient(), srv.url, connect.WithGRPC())
+	ctx := context.Background()
+	for i := 0; i < 20; i++ {
+		if _, err := client.Push(ctx, connect.NewRequest(&syncv1.PushRequest{StoreId: "durable", Batch: newEvents(uint64(i*5), 5)})); err != nil {
+			t.Fatalf("push %d: %v", i, err)
+		}
+	}
+	srv.stop(t, syscall.SIGKILL)
+
+	srv = startServer(t, dataDir)
+	client = syncv1connect.NewSyncServiceClient(h2cClient(), srv.url, connect.WithGRPC())
+	pages, err := pullAll(ctx, client, &syncv1.PullRequest{StoreId: "durable"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, p := range pages {
+		n += len(p.GetBatch())
+	}
+	if n != 100 {
+		t.Fatalf("after SIGKILL the store has %d events, want 100", n)
+	}
+}
+
+func TestSIGTERMShutsDownCleanly(t *testing.T) {
+	srv := startServer(t, t.TempDir())
+	client := syncv1connect.NewSyncServiceClient(h2cClient(), srv.url)
+	live, err := client.Pull(context.Background(), connect.NewRequest(&syncv1.PullRequest{StoreId: "term", Live: true}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !live.Receive() {
+		t.Fatalf("live pull: %v", live.Err())
+	}
+	if err := srv.stop(t, syscall.SIGTERM); err != nil {
+		t.Fatalf("exit: %v\n%s", err, srv.stderr)
+	}
+	if !strings.Contains(srv.stderr.String(), "stopped cleanly") {
+		t.Fatalf("no clean stop in the log:\n%s", srv.stderr)
+	}
+	// The live stream was ended by the shutdown, not left hanging.
+	for live.Receive() {
+	}
+	if code := connect.CodeOf(live.Err()); code != connect.CodeUnavailable {
+		t.Fatalf("live pull ended with %v, want Unavailable", live.Err())
+	}
+}
+
+func TestDataDirInUse(t *testing.T) {
+	dataDir := t.TempDir()
+	startServer(t, dataDir)
+	out, err := exec.Command(binary, "serve", "--addr", "127.0.0.1:0", "--data-dir", dataDir).CombinedOutput()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 1 {
+		t.Fatalf("second server: err %v, want exit code 1\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "in use by another process") {
+		t.Fatalf("second server's message does not say the directory is in use:\n%s", out)
+	}
+}
+
+func TestUsage(t *testing.T) {
+	tests := []struct {
+		args     []string
+		wantCode int
+		wantOut  string
+	}{
+		{nil, 2, "Usage:"},
+		{[]string{"nope"}, 2, `unknown command "nope"`},
+		{[]string{"help"}, 0, "livestore-sync serve"},
+		{[]string{"serve", "--help"}, 0, "LIVESTORE_SYNC_DATA_DIR"},
+		{[]string{"serve", "--bogus"}, 2, "flag provided but not defined"},
+		{[]string{"serve", "extra"}, 2, "unexpected arguments"},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			var out strings.Builder
+			if code := run(tt.args, &out, &out); code != tt.wantCode {
+				t.Fatalf("exit code %d, want %d\n%s", code, tt.wantCode, out.String())
+			}
+			if !strings.Contains(out.String(), tt.wantOut) {
+				t.Fatalf("output lacks %q:\n%s", tt.wantOut, out.String())
+			}
+		})
+	}
+}

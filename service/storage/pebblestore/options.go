@@ -1,0 +1,50 @@
+package pebblestore
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"github.com/cockroachdb/pebble/v2"
+)
+
+// Options configures an Engine. The zero value is ready to use.
+type Options struct {
+	// Logger receives Pebble's log messages: its informational messages at Info level and its
+	// errors at Error level. Nil discards them (Pebble would otherwise write to the standard
+	// logger, that is stderr). Whatever the logger, a fatal error of Pebble (such as detected
+	// data corruption) panics after being logged.
+	Logger *slog.Logger
+	// CacheSize is the size in bytes of Pebble's block cache; 0 keeps Pebble's default (8 MiB).
+	CacheSize int64
+}
+
+// pebbleLogger adapts a *slog.Logger, or nothing, to Pebble's Logger.
+type pebbleLogger struct {
+	l *slog.Logger // nil discards
+}
+
+var _ pebble.Logger = pebbleLogger{}
+
+// Infof implements pebble.Logger.
+func (p pebbleLogger) Infof(format string, args ...any) {
+	if p.l != nil && p.l.Enabled(context.Background(), slog.LevelInfo) {
+		p.l.Info(fmt.Sprintf(format, args...), "component", "pebble")
+	}
+}
+
+// Errorf implements pebble.Logger.
+func (p pebbleLogger) Errorf(format string, args ...any) {
+	if p.l != nil {
+		p.l.Error(fmt.Sprintf(format, args...), "component", "pebble")
+	}
+}
+
+// Fatalf implements pebble.Logger: it logs and panics, since Pebble does not expect to go on.
+func (p pebbleLogger) Fatalf(format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	if p.l != nil {
+		p.l.Error(msg, "component", "pebble", "fatal", true)
+	}
+	panic("pebblestore: fatal pebble error: " + msg)
+}
