@@ -49,6 +49,8 @@ func (h *Handler) Ping(ctx context.Context, req *connect.Request[syncv1.PingRequ
 //   - *BackendIDMismatchError: FailedPrecondition, with a syncv1.BackendIdMismatchError detail
 //   - *InvalidBatchError: InvalidArgument, with a syncv1.InvalidBatchError detail
 //   - *InvalidRequestError: InvalidArgument
+//   - ErrStoreNotFound: NotFound
+//   - ErrStoreDeleted: NotFound
 //   - ErrLivePullBehind: ResourceExhausted
 //   - ErrClosed: Unavailable
 //   - context.Canceled, context.DeadlineExceeded: Canceled, DeadlineExceeded
@@ -84,6 +86,8 @@ func ConnectError(err error) error {
 		})
 	case errors.As(err, &invalid):
 		return connect.NewError(connect.CodeInvalidArgument, err)
+	case errors.Is(err, ErrStoreNotFound), errors.Is(err, ErrStoreDeleted):
+		return connect.NewError(connect.CodeNotFound, err)
 	case errors.Is(err, ErrLivePullBehind):
 		return connect.NewError(connect.CodeResourceExhausted, err)
 	case errors.Is(err, ErrClosed):

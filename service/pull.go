@@ -68,6 +68,14 @@ func (s *Service) sendLive(ctx context.Context, st *store, backendID string, aft
 		if err := st.lock(ctx); err != nil {
 			return err
 		}
+		switch {
+		case !st.loaded: // deleted since the backlog was read
+			st.unlock()
+			return ErrStoreDeleted
+		case st.info.BackendID != backendID: // reset since the backlog was read
+			st.unlock()
+			return &BackendIDMismatchError{Expected: st.info.BackendID, Received: backendID}
+		}
 		head := st.info.Head
 		if head <= after {
 			sub = st.subscribe(s.limits.LiveQueueLength)

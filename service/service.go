@@ -220,6 +220,8 @@ func (s *Service) load(st *store, create bool) error {
 		if err != nil {
 			return &StorageError{Op: "create store", Err: err}
 		}
+	} else if errors.Is(err, storage.ErrStoreNotFound) {
+		return err
 	} else if err != nil {
 		return &StorageError{Op: "load store", Err: err}
 	}

@@ -73,9 +73,10 @@ func (b *syncBuffer) String() string {
 
 // startServer runs `livestore-sync serve` on a random loopback port with dataDir, and waits
 // until it listens. The process is killed when the test ends, if still running.
-func startServer(t *testing.T, dataDir string) *server {
+func startServer(t *testing.T, dataDir string, extraArgs ...string) *server {
 	t.Helper()
-	cmd := exec.Command(binary, "serve", "--addr", "127.0.0.1:0", "--data-dir", dataDir)
+	args := append([]string{"serve", "--addr", "127.0.0.1:0", "--data-dir", dataDir}, extraArgs...)
+	cmd := exec.Command(binary, args...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -344,6 +345,45 @@ func TestUsage(t *testing.T) {
 			}
 			if !strings.Contains(out.String(), tt.wantOut) {
 				t.Fatalf("output lacks %q:\n%s", tt.wantOut, out.String())
+			}
+		})
+	}
+}
+
+func TestAdminAPIAuth(t *testing.T) {
+	ctx := context.Background()
+	off := startServer(t, t.TempDir())
+	_, err := syncv1connect.NewAdminServiceClient(h2cClient(), off.url).GetStore(ctx, connect.NewRequest(&syncv1.GetStoreRequest{StoreId: "x"}))
+	if connect.CodeOf(err) != connect.CodeUnimplemented || !strings.Contains(err.Error(), "--admin-secret") {
+		t.Fatalf("admin call without a configured secret: %v, want Unimplemented naming --admin-secret", err)
+	}
+
+	srv := startServer(t, t.TempDir(), "--admin-secret", "s3cret")
+	sync := syncv1connect.NewSyncServiceClient(h2cClient(), srv.url)
+	if _, err := sync.Push(ctx, connect.NewRequest(&syncv1.PushRequest{StoreId: "adm", Batch: newEvents(0, 2)})); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name, header string
+		wantCode     connect.Code
+	}{
+		{"no secret", "", connect.CodeUnauthenticated},
+		{"wrong secret", "Bearer nope", connect.CodeUnauthenticated},
+		{"not bearer", "s3cret", connect.CodeUnauthenticated},
+		{"right secret", "Bearer s3cret", 0},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			admin := syncv1connect.NewAdminServiceClient(h2cClient(), srv.url, connect.WithGRPC())
+			req := connect.NewRequest(&syncv1.GetStoreRequest{StoreId: "adm"})
+			if tt.header != "" {
+				req.Header().Set("Authorization", tt.header)
+			}
+			resp, err := admin.GetStore(ctx, req)
+			if connect.CodeOf(err) != tt.wantCode && !(tt.wantCode == 0 && err == nil) {
+				t.Fatalf("err = %v, want code %v", err, tt.wantCode)
+			}
+			if err == nil && (resp.Msg.GetStore().GetHead() != 2 || resp.Msg.GetStore().GetEventCount() != 2) {
+				t.Fatalf("store = %v", resp.Msg.GetStore())
 			}
 		})
 	}

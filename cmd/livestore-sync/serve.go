@@ -39,8 +39,9 @@ const (
 
 // serveConfig is what the serve command's flags set.
 type serveConfig struct {
-	addr    string
-	dataDir string
+	addr        string
+	dataDir     string
+	adminSecret string
 }
 
 func parseServeFlags(args []string, stderr io.Writer) (serveConfig, error) {
@@ -51,6 +52,9 @@ func parseServeFlags(args []string, stderr io.Writer) (serveConfig, error) {
 		"`host:port` to listen on for every protocol (env LIVESTORE_SYNC_ADDR)")
 	fs.StringVar(&cfg.dataDir, "data-dir", envOr("LIVESTORE_SYNC_DATA_DIR", defaultDataDir),
 		"`directory` of the Pebble database, created when missing (env LIVESTORE_SYNC_DATA_DIR)")
+	fs.StringVar(&cfg.adminSecret, "admin-secret", os.Getenv("LIVESTORE_SYNC_ADMIN_SECRET"),
+		"`secret` that turns on the AdminService; callers send it as 'Authorization: Bearer <secret>'.\n"+
+			"Prefer the environment variable, which other users cannot see in the process list (env LIVESTORE_SYNC_ADMIN_SECRET)")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: livestore-sync serve [flags]\n\n"+
 			"Serves LiveStore's WebSocket and HTTP sync protocols and the livestore.sync.v1.SyncService\n"+
@@ -101,7 +105,7 @@ func serve(args []string, stderr io.Writer) error {
 
 	health := grpchealth.NewStaticChecker(syncv1connect.SyncServiceName)
 	srv := &http.Server{
-		Handler:           newMux(svc, health),
+		Handler:           newMux(svc, health, cfg.adminSecret),
 		ReadHeaderTimeout: readHeaderTimeout,
 		Protocols:         new(http.Protocols),
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
@@ -147,14 +151,40 @@ func serve(args []string, stderr io.Writer) error {
 	return nil
 }
 
-// newMux routes the Connect API, reflection and health to their handlers.
-func newMux(svc *service.Service, health *grpchealth.StaticChecker) *http.ServeMux {
+// newMux routes the Connect APIs, reflection and health to their handlers. The AdminService
+// answers every call with Unimplemented unless adminSecret is set.
+func newMux(svc *service.Service, health *grpchealth.StaticChecker, adminSecret string) *http.ServeMux {
 	mux := http.NewServeMux()
 	opts := []connect.HandlerOption{connect.WithReadMaxBytes(maxConnectMessageBytes)}
 	mux.Handle(syncv1connect.NewSyncServiceHandler(service.NewHandler(svc), opts...))
-	reflector := grpcreflect.NewStaticReflector(syncv1connect.SyncServiceName, grpchealth.HealthV1ServiceName)
+	services := []string{syncv1connect.SyncServiceName, grpchealth.HealthV1ServiceName}
+	adminGate := connect.WithInterceptors(adminOff{})
+	if adminSecret != "" {
+		adminGate = connect.WithInterceptors(service.AdminAuth(adminSecret))
+		services = append(services, syncv1connect.AdminServiceName)
+	}
+	mux.Handle(syncv1connect.NewAdminServiceHandler(service.NewAdminHandler(svc), adminGate))
+	reflector := grpcreflect.NewStaticReflector(services...)
 	mux.Handle(grpcreflect.NewHandlerV1(reflector))
 	mux.Handle(grpcreflect.NewHandlerV1Alpha(reflector))
 	mux.Handle(grpchealth.NewHandler(health))
 	return mux
+}
+
+// adminOff answers every AdminService call while no admin secret is configured.
+type adminOff struct{}
+
+var errAdminOff = connect.NewError(connect.CodeUnimplemented,
+	errors.New("the admin API is off: start the server with --admin-secret or LIVESTORE_SYNC_ADMIN_SECRET"))
+
+func (adminOff) WrapUnary(connect.UnaryFunc) connect.UnaryFunc {
+	return func(context.Context, connect.AnyRequest) (connect.AnyResponse, error) { return nil, errAdminOff }
+}
+
+func (adminOff) WrapStreamingClient(next connect.StreamingClientFunc) connect.StreamingClientFunc {
+	return next
+}
+
+func (adminOff) WrapStreamingHandler(connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
+	return func(context.Context, connect.StreamingHandlerConn) error { return errAdminOff }
 }

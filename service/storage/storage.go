@@ -60,6 +60,14 @@ func (r *Record) Size() int {
 	return len(r.Name) + len(r.Args) + len(r.ClientID) + len(r.SessionID) + 3*8
 }
 
+// StoreSummary is a store's id with its metadata.
+type StoreSummary struct {
+	// ID is the store's id.
+	ID string
+	// Info is the store's metadata.
+	Info StoreInfo
+}
+
 // Engine stores the event logs of many stores.
 //
 // All methods are safe for concurrent use, with one restriction: Append, CreateStore and
@@ -84,6 +92,14 @@ type Engine interface {
 	// DeleteStore durably removes the store and all its events. Deleting a missing store is not
 	// an error.
 	DeleteStore(storeID string) error
+	// ListStores returns up to limit stores that come after the store id after in the engine's
+	// order (any stable total order of store ids; pass "" to start from the first), read from one
+	// consistent snapshot. A limit <= 0 returns no stores.
+	ListStores(after string, limit int) ([]StoreSummary, error)
+	// Checkpoint writes a consistent copy of all stores into dir, a directory that must not exist
+	// yet, while the engine keeps serving: every write that returned before the call is in the
+	// copy, and no write is in it partly. The copy can be opened as an engine of the same kind.
+	Checkpoint(dir string) error
 	// Close releases the engine. No other method may be called after it.
 	Close() error
 }

@@ -120,3 +120,33 @@ func BenchmarkCountEvents(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkListStores lists, 100 a page, 200 stores of 1,000 events each: it reads the stores'
+// metadata keys, not their events.
+func BenchmarkListStores(b *testing.B) {
+	const stores = 200
+	e := openTest(b, b.TempDir())
+	defer e.Close()
+	for i := range stores {
+		benchStore(b, e, fmt.Sprintf("bench-%03d", i), 1000)
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		after, n := "", 0
+		for {
+			page, err := e.ListStores(after, 100)
+			if err != nil {
+				b.Fatal(err)
+			}
+			n += len(page)
+			if len(page) < 100 {
+				break
+			}
+			after = page[len(page)-1].ID
+		}
+		if n != stores {
+			b.Fatalf("listed %d stores, want %d", n, stores)
+		}
+	}
+	b.ReportMetric(float64(b.N*stores)/b.Elapsed().Seconds(), "stores/s")
+}

@@ -4,7 +4,9 @@
 // Each store has one metadata key and one key per event, all under a prefix of their own (see
 // keys.go); values use a small versioned binary encoding (see codec.go). Every write is one Pebble
 // batch committed with sync, so it is durable and all or nothing. Reads of a store run on a
-// Pebble snapshot, so they see one point in time.
+// Pebble snapshot, so they see one point in time. ListStores reads the stores' metadata keys in
+// key order, skipping their events (liststores.go); Checkpoint is Pebble's checkpoint
+// (checkpoint.go).
 package pebblestore
 
 import (

@@ -17,7 +17,14 @@ import (
 // another store's prefix (uvarints are prefix-free, so two prefixes that share their start have
 // the same length and so the same id). So the keys that start with a store's prefix are exactly
 // that store's keys, and [prefix, prefixEnd(prefix)) is exactly the store's key range, whatever
-// bytes the ids hold. Big-endian seqNums make the event keys sort by seqNum.
+// bytes the ids hold. Big-endian seqNums make the event keys sort by seqNum, and since kindEvent
+// sorts before kindMeta, a store's metadata key comes after all its event keys.
+//
+// The stores' order is the bytewise order of their prefixes, which is the engine's order of store
+// ids (ListStores): first by the bytes of uvarint(len(id)), then by the id's bytes. For ids shorter
+// than 128 bytes that is shorter ids first, then ids of the same length bytewise; but uvarints are
+// little-endian, so ids of 128 bytes or more come after all of those and sort by their length's
+// low 7 bits first (an id of 300 bytes comes before one of 200). The empty id comes first.
 const (
 	// tagStore starts every key that belongs to a store.
 	tagStore byte = 's'
@@ -84,6 +91,33 @@ func (k storeKeys) eventBounds(after, upTo uint64) (lower, upper []byte, ok bool
 		upper = k.event(upTo + 1)
 	}
 	return lower, upper, true
+}
+
+// storesBounds returns the key range [lower, upper) that holds the keys of every store.
+func storesBounds() (lower, upper []byte) {
+	return []byte{tagStore}, []byte{tagStore + 1}
+}
+
+// errBadStoreKey reports a key in the stores' range that is no store's metadata or event key.
+var errBadStoreKey = errors.New("malformed store key")
+
+// parseStoreKey returns the id of the store that key belongs to and the key's kind, kindMeta or
+// kindEvent. The id does not share memory with key.
+func parseStoreKey(key []byte) (storeID string, kind byte, err error) {
+	if len(key) == 0 || key[0] != tagStore {
+		return "", 0, fmt.Errorf("%w: %w: %x", ErrCorrupt, errBadStoreKey, key)
+	}
+	n, w := binary.Uvarint(key[1:])
+	start := 1 + w
+	if w <= 0 || n >= uint64(len(key)-start) { // the id and at least the kind byte
+		return "", 0, fmt.Errorf("%w: %w: %x", ErrCorrupt, errBadStoreKey, key)
+	}
+	end := start + int(n)
+	kind, rest := key[end], len(key)-end-1
+	if (kind != kindMeta || rest != 0) && (kind != kindEvent || rest != 8) {
+		return "", 0, fmt.Errorf("%w: %w: %x", ErrCorrupt, errBadStoreKey, key)
+	}
+	return string(key[start:end]), kind, nil
 }
 
 // errBadEventKey reports an event key of the wrong shape.

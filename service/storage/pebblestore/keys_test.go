@@ -96,3 +96,42 @@ func TestPrefixEnd(t *testing.T) {
 		}
 	}
 }
+
+func TestParseStoreKey(t *testing.T) {
+	for _, id := range storagetest.TrickyStoreIDs {
+		k := keysFor(id)
+		for _, c := range []struct {
+			key  []byte
+			kind byte
+		}{{k.meta(), kindMeta}, {k.event(0), kindEvent}, {k.event(math.MaxUint64), kindEvent}} {
+			got, kind, err := parseStoreKey(c.key)
+			if err != nil || got != id || kind != c.kind {
+				t.Errorf("parseStoreKey(%x) = %q, %c, %v, want %q, %c", c.key, got, kind, err, id, c.kind)
+			}
+		}
+	}
+	k := keysFor("ab")
+	for _, bad := range [][]byte{
+		nil, {tagStore}, {'x', 0, kindMeta}, {tagStore, 2, 'a', 'b'}, {tagStore, 3, 'a', 'b', kindMeta},
+		append(k.meta(), 0), k.event(1)[:len(k.event(1))-1], append(k.event(1), 0),
+		append(k.with(1), 'z'), append(k.with(9), kindMeta, 0, 0, 0, 0, 0, 0, 0, 1),
+		{tagStore, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01, kindMeta},
+		{tagStore, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f, kindMeta},
+	} {
+		if id, kind, err := parseStoreKey(bad); !errors.Is(err, ErrCorrupt) {
+			t.Errorf("parseStoreKey(%x) = %q, %c, %v, want ErrCorrupt", bad, id, kind, err)
+		}
+	}
+}
+
+func TestStoresBounds(t *testing.T) {
+	lower, upper := storesBounds()
+	for _, id := range storagetest.TrickyStoreIDs {
+		k := keysFor(id)
+		for _, key := range [][]byte{k.meta(), k.event(0), k.event(math.MaxUint64)} {
+			if !inRange(key, lower, upper) {
+				t.Errorf("key %x of store %q outside the stores' bounds", key, id)
+			}
+		}
+	}
+}

@@ -1,9 +1,14 @@
 // Package storagetest is a conformance suite for storage.Engine implementations.
 //
-// An engine's tests call Run, and RunPersistence when the engine keeps its data in a directory:
+// An engine's tests call Run, and RunPersistence and RunCheckpoint when the engine keeps its data
+// in a directory:
 //
 //	func TestConformance(t *testing.T) {
 //		storagetest.Run(t, func(t *testing.T) storage.Engine { return openEngine(t, t.TempDir()) })
+//	}
+//
+//	func TestCheckpoint(t *testing.T) {
+//		storagetest.RunCheckpoint(t, func(t *testing.T, dir string) storage.Engine { return openEngine(t, dir) })
 //	}
 //
 // The suite checks what the storage package documents, and that engines keep CreatedAt to at
@@ -12,6 +17,7 @@ package storagetest
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"strings"
 	"sync"
@@ -51,6 +57,7 @@ func Run(t *testing.T, open func(t *testing.T) storage.Engine) {
 		{"DeleteStore", testDeleteStore},
 		{"RecordBytesPreserved", testRecordBytes},
 		{"ConcurrentStores", testConcurrent},
+		{"ListStores", testListStores},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -463,8 +470,8 @@ func testRecordBytes(t *testing.T, e storage.Engine) {
 	m.check(t, e) // all at once too
 }
 
-// testConcurrent appends to many stores from many goroutines while other goroutines read them
-// and churn a store of their own. Run it with -race.
+// testConcurrent appends to many stores from many goroutines while other goroutines read them,
+// list them and churn a store of their own. Run it with -race.
 func testConcurrent(t *testing.T, e storage.Engine) {
 	const (
 		stores  = 12
@@ -524,6 +531,21 @@ func testConcurrent(t *testing.T, e storage.Engine) {
 		}()
 	}
 	others.Add(1)
+	go func() { // a lister: each listing sees whole appends, and every store at most once
+		defer others.Done()
+		for {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			if err := checkListing(e, perCall); err != nil {
+				errs <- err
+				return
+			}
+		}
+	}()
+	others.Add(1)
 	go func() { // churn: create, fill and delete a store whose id the others start with
 		defer others.Done()
 		for i := 0; ; i++ {
@@ -559,5 +581,37 @@ func testConcurrent(t *testing.T, e storage.Engine) {
 	}
 	for _, m := range models {
 		m.check(t, e)
+	}
+}
+
+// checkListing pages through the stores of testConcurrent, 3 a page, while they change. Every
+// store must be listed at most once, with a head that ends an append: a multiple of perCall for
+// the appended stores, 0 or 2 for the churned ones ("c" and "").
+func checkListing(e storage.Engine, perCall uint64) error {
+	seen := map[string]bool{}
+	after := ""
+	for pages := 0; ; pages++ {
+		if pages > 0 && after == "" {
+			return errors.New("ListStores: cannot page past the store \"\"")
+		}
+		page, err := e.ListStores(after, 3)
+		if err != nil {
+			return err
+		}
+		for _, s := range page {
+			if seen[s.ID] {
+				return fmt.Errorf("ListStores: store %s listed twice in one pass", quoteID(s.ID))
+			}
+			seen[s.ID] = true
+			churned := s.ID == "c" || s.ID == ""
+			if s.Info.EventCount != s.Info.Head ||
+				(!churned && s.Info.Head%perCall != 0) || (churned && s.Info.Head != 0 && s.Info.Head != 2) {
+				return fmt.Errorf("ListStores: store %s listed with a partial append: %+v", quoteID(s.ID), s.Info)
+			}
+		}
+		if len(page) < 3 {
+			return nil
+		}
+		after = page[len(page)-1].ID
 	}
 }
