@@ -89,17 +89,22 @@ func (s *Service) sendLive(ctx context.Context, st *store, backendID string, aft
 		}
 	}
 	defer st.unsubscribe(sub)
+	s.metrics.livePullStarted()
+	defer s.metrics.livePullEnded()
 	for {
 		select {
-		case pages, ok := <-sub.pages:
+		case d, ok := <-sub.deliveries:
 			if !ok {
 				return sub.err
 			}
-			for _, p := range pages {
-				if p = trimPage(p, after); p == nil {
+			for _, p := range d.pages {
+				resp := trimPage(p.resp, after)
+				if resp == nil {
 					continue
 				}
-				if err := send(p); err != nil {
+				s.metrics.liveDelivered(d.committed)
+				s.metrics.page(len(resp.GetBatch()), p.bytes)
+				if err := send(resp); err != nil {
 					return err
 				}
 			}
@@ -144,6 +149,7 @@ func (s *Service) sendBacklog(ctx context.Context, storeID, backendID string, af
 		if !sendEmpty {
 			return nil
 		}
+		s.metrics.page(0, 0)
 		return send(&syncv1.PullResponse{PageInfo: noMore(), BackendId: backendID})
 	}
 	var (
@@ -173,11 +179,12 @@ func (s *Service) sendBacklog(ctx context.Context, storeID, backendID string, af
 		if len(buf) == 0 {
 			break // fewer events than counted: the store changed under us; end here
 		}
-		n := s.pageLen(buf)
+		n, size := s.pageLen(buf)
 		sent += uint64(n)
-		page := s.page(backendID, buf[:n], total-min(sent, total))
+		resp := s.page(backendID, buf[:n], total-min(sent, total))
 		buf = buf[n:]
-		if err := send(page); err != nil {
+		s.metrics.page(n, size)
+		if err := send(resp); err != nil {
 			return err
 		}
 	}
@@ -185,28 +192,28 @@ func (s *Service) sendBacklog(ctx context.Context, storeID, backendID string, af
 }
 
 // pages splits the records of one push into NoMore pages, as live pulls receive them.
-func (s *Service) pages(backendID string, recs []storage.Record) []*syncv1.PullResponse {
-	var out []*syncv1.PullResponse
+func (s *Service) pages(backendID string, recs []storage.Record) []page {
+	var out []page
 	for len(recs) > 0 {
-		n := s.pageLen(recs)
-		out = append(out, s.page(backendID, recs[:n], 0))
+		n, size := s.pageLen(recs)
+		out = append(out, page{resp: s.page(backendID, recs[:n], 0), bytes: size})
 		recs = recs[n:]
 	}
 	return out
 }
 
-// pageLen returns how many of recs, at least one, fit in one page.
-func (s *Service) pageLen(recs []storage.Record) int {
+// pageLen returns how many of recs, at least one, fit in one page, and their size.
+func (s *Service) pageLen(recs []storage.Record) (n, size int) {
 	budget := s.limits.PageBytes - eventjson.PageOverhead
-	n, size := 0, 0
 	for n < len(recs) && n < s.limits.PageEvents {
-		size += recordSize(&recs[n]) + 1
-		if size > budget && n > 0 {
+		next := recordSize(&recs[n])
+		if size+next+1 > budget && n > 0 {
 			break
 		}
+		size += next + 1
 		n++
 	}
-	return n
+	return n, size
 }
 
 // page builds a page of recs followed by remaining events.

@@ -29,6 +29,8 @@ type Options struct {
 	// NewBackendID returns the backend id of a new store; NewBackendID (this package's function)
 	// when nil.
 	NewBackendID func() string
+	// Metrics records the service's metrics; nil records none.
+	Metrics *Metrics
 }
 
 // Service is the sync service. It is safe for concurrent use.
@@ -37,6 +39,7 @@ type Service struct {
 	limits       Limits
 	now          func() time.Time
 	newBackendID func() string
+	metrics      *Metrics
 
 	// ctx is cancelled by Close; every pull's context ends with it.
 	ctx    context.Context
@@ -59,6 +62,7 @@ func New(engine storage.Engine, opts Options) (*Service, error) {
 		limits:       limits,
 		now:          opts.Now,
 		newBackendID: opts.NewBackendID,
+		metrics:      opts.Metrics,
 		stores:       make(map[string]*store),
 	}
 	if s.now == nil {
@@ -93,6 +97,7 @@ func (s *Service) store(id string) *store {
 	if !ok {
 		st = newStore(id)
 		s.stores[id] = st
+		s.metrics.storeOpened()
 	}
 	return st
 }
@@ -104,11 +109,13 @@ func (s *Service) store(id string) *store {
 // the batch does not continue the log at its head, and *StorageError when the engine fails. A
 // batch whose events are all stored already, identical in every field, is acknowledged without
 // being stored again; one that repeats stored events and then continues the log stores the rest.
-func (s *Service) Push(ctx context.Context, req *syncv1.PushRequest) error {
+func (s *Service) Push(ctx context.Context, req *syncv1.PushRequest) (err error) {
 	if err := s.begin(); err != nil {
 		return err
 	}
 	defer s.inflight.Done()
+	start := time.Now()
+	defer func() { s.metrics.push(outcome(err), len(req.GetBatch()), time.Since(start)) }()
 	if err := s.checkStoreID(req.GetStoreId()); err != nil {
 		return err
 	}
@@ -131,7 +138,7 @@ func (s *Service) Push(ctx context.Context, req *syncv1.PushRequest) error {
 	if req.BackendId != nil && req.GetBackendId() != st.info.BackendID {
 		return &BackendIDMismatchError{Expected: st.info.BackendID, Received: req.GetBackendId()}
 	}
-	batch, err := s.skipStored(st, batch)
+	batch, err = s.skipStored(st, batch)
 	if err != nil || len(batch) == 0 {
 		return err
 	}
@@ -203,8 +210,30 @@ func (s *Service) append(st *store, batch []*syncv1.Event) error {
 		return &StorageError{Op: "append", Err: err}
 	}
 	st.info = info
-	st.publish(s.pages(st.info.BackendID, recs))
+	st.publish(delivery{pages: s.pages(st.info.BackendID, recs), committed: time.Now()}, s.metrics)
 	return nil
+}
+
+// outcome classifies the result of a push for the metrics.
+func outcome(err error) string {
+	var (
+		ahead    *ServerAheadError
+		mismatch *BackendIDMismatchError
+		batch    *InvalidBatchError
+		invalid  *InvalidRequestError
+	)
+	switch {
+	case err == nil:
+		return OutcomeOK
+	case errors.As(err, &ahead):
+		return OutcomeServerAhead
+	case errors.As(err, &mismatch):
+		return OutcomeMismatch
+	case errors.As(err, &batch), errors.As(err, &invalid):
+		return OutcomeInvalid
+	default:
+		return OutcomeError
+	}
 }
 
 // load reads the store's metadata into st when it is not loaded yet, creating the store when it

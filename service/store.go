@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"time"
 
 	syncv1 "github.com/livestore-sync/livestore-sync/gen/livestore/sync/v1"
 	"github.com/livestore-sync/livestore-sync/service/storage"
@@ -35,17 +36,30 @@ func (st *store) lock(ctx context.Context) error {
 
 func (st *store) unlock() { <-st.sem }
 
-// A subscription receives the pages of every push to a store after it was made.
+// A delivery is what live pulls receive of one push: its pages, shared by every subscription
+// and never modified, and when it was stored.
+type delivery struct {
+	pages     []page
+	committed time.Time
+}
+
+// A page is a pull page with its size in LiveStore's JSON encoding.
+type page struct {
+	resp  *syncv1.PullResponse
+	bytes int
+}
+
+// A subscription receives a delivery for every push to a store after it was made.
 type subscription struct {
-	// pages carries the pages of one push per element. It is closed, after err is set, when the
-	// subscription is ended by the store (queue full, or shutdown).
-	pages chan []*syncv1.PullResponse
-	err   error
+	// deliveries is closed, after err is set, when the store ends the subscription (queue full,
+	// reset, deletion, shutdown).
+	deliveries chan delivery
+	err        error
 }
 
 // subscribe registers a live pull with a queue of queueLen pushes. The caller holds the lock.
 func (st *store) subscribe(queueLen int) *subscription {
-	sub := &subscription{pages: make(chan []*syncv1.PullResponse, queueLen)}
+	sub := &subscription{deliveries: make(chan delivery, queueLen)}
 	st.subs[sub] = struct{}{}
 	return sub
 }
@@ -58,15 +72,15 @@ func (st *store) unsubscribe(sub *subscription) {
 	<-st.sem
 }
 
-// publish hands the pages of one push to every subscription without waiting: a subscription
-// whose queue is full is ended with ErrLivePullBehind. The caller holds the lock. The pages are
-// shared by all subscriptions and must not be modified.
-func (st *store) publish(pages []*syncv1.PullResponse) {
+// publish hands a delivery to every subscription without waiting: a subscription whose queue
+// is full is ended with ErrLivePullBehind. The caller holds the lock.
+func (st *store) publish(d delivery, m *Metrics) {
 	for sub := range st.subs {
 		select {
-		case sub.pages <- pages:
+		case sub.deliveries <- d:
 		default:
 			st.end(sub, ErrLivePullBehind)
+			m.slowConsumerDropped()
 		}
 	}
 }
@@ -75,7 +89,7 @@ func (st *store) publish(pages []*syncv1.PullResponse) {
 func (st *store) end(sub *subscription, err error) {
 	delete(st.subs, sub)
 	sub.err = err
-	close(sub.pages)
+	close(sub.deliveries)
 }
 
 // closeSubscriptions ends every subscription with err.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -42,8 +43,8 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// server is a running livestore-sync serve process.
-type server struct {
+// serverProcess is a running livestore-sync serve process.
+type serverProcess struct {
 	cmd     *exec.Cmd
 	url     string
 	dataDir string
@@ -73,7 +74,7 @@ func (b *syncBuffer) String() string {
 
 // startServer runs `livestore-sync serve` on a random loopback port with dataDir, and waits
 // until it listens. The process is killed when the test ends, if still running.
-func startServer(t *testing.T, dataDir string, extraArgs ...string) *server {
+func startServer(t *testing.T, dataDir string, extraArgs ...string) *serverProcess {
 	t.Helper()
 	args := append([]string{"serve", "--addr", "127.0.0.1:0", "--data-dir", dataDir}, extraArgs...)
 	cmd := exec.Command(binary, args...)
@@ -84,7 +85,7 @@ func startServer(t *testing.T, dataDir string, extraArgs ...string) *server {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	s := &server{cmd: cmd, dataDir: dataDir, stderr: new(syncBuffer), exited: make(chan error, 1)}
+	s := &serverProcess{cmd: cmd, dataDir: dataDir, stderr: new(syncBuffer), exited: make(chan error, 1)}
 	addr := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stderr)
@@ -110,7 +111,7 @@ func startServer(t *testing.T, dataDir string, extraArgs ...string) *server {
 }
 
 // stop sends sig and returns the process's exit error.
-func (s *server) stop(t *testing.T, sig os.Signal) error {
+func (s *serverProcess) stop(t *testing.T, sig os.Signal) error {
 	t.Helper()
 	s.cmd.Process.Signal(sig)
 	select {
@@ -386,5 +387,57 @@ func TestAdminAPIAuth(t *testing.T) {
 				t.Fatalf("store = %v", resp.Msg.GetStore())
 			}
 		})
+	}
+}
+
+func TestMetricsAndHealthEndpoints(t *testing.T) {
+	srv := startServer(t, t.TempDir(), "--drain-delay", "2s")
+	client := syncv1connect.NewSyncServiceClient(h2cClient(), srv.url, connect.WithGRPC())
+	if _, err := client.Push(context.Background(), connect.NewRequest(&syncv1.PushRequest{StoreId: "metrics", Batch: newEvents(0, 4)})); err != nil {
+		t.Fatal(err)
+	}
+	get := func(path string) (int, string) {
+		resp, err := http.Get(srv.url + path)
+		if err != nil {
+			t.Fatalf("GET %s: %v", path, err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+	if code, body := get("/healthz"); code != 200 || body != "ok\n" {
+		t.Fatalf("/healthz: %d %q", code, body)
+	}
+	if code, body := get("/readyz"); code != 200 || body != "ready\n" {
+		t.Fatalf("/readyz: %d %q", code, body)
+	}
+	code, body := get("/metrics")
+	for _, want := range []string{
+		`livestore_sync_pushes_total{outcome="ok"} 1`,
+		`livestore_sync_pushed_events_total{outcome="ok"} 4`,
+		`livestore_sync_stores_open 1`,
+		`livestore_sync_push_duration_seconds_count 1`,
+		`livestore_sync_pebble_disk_usage_bytes`,
+		`go_goroutines`,
+	} {
+		if code != 200 || !strings.Contains(body, want) {
+			t.Fatalf("/metrics (%d) lacks %q:\n%s", code, want, body)
+		}
+	}
+	// While draining, the server is not ready but still answers.
+	srv.cmd.Process.Signal(syscall.SIGTERM)
+	deadline := time.Now().Add(1500 * time.Millisecond)
+	for {
+		code, _ := get("/readyz")
+		if code == http.StatusServiceUnavailable {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/readyz still %d after SIGTERM", code)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := <-srv.exited; err != nil {
+		t.Fatalf("exit after drain: %v", err)
 	}
 }

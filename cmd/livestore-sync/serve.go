@@ -12,15 +12,20 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"sync/atomic"
 	"syscall"
 	"time"
 
 	"connectrpc.com/connect"
 	"connectrpc.com/grpchealth"
 	"connectrpc.com/grpcreflect"
+	"github.com/livestore-sync/livestore-sync/bridge"
 	"github.com/livestore-sync/livestore-sync/gen/livestore/sync/v1/syncv1connect"
 	"github.com/livestore-sync/livestore-sync/service"
 	"github.com/livestore-sync/livestore-sync/service/storage/pebblestore"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 const (
@@ -28,8 +33,8 @@ const (
 	defaultAddr = "localhost:8787"
 	// defaultDataDir is where the stores are kept, relative to the working directory.
 	defaultDataDir = "./data"
-	// shutdownTimeout bounds how long a shutdown waits for connections to finish.
-	shutdownTimeout = 10 * time.Second
+	// defaultDrainTimeout bounds how long a shutdown waits for connections to finish.
+	defaultDrainTimeout = 10 * time.Second
 	// maxConnectMessageBytes bounds one Connect/gRPC request message: a push of
 	// service.DefaultMaxPushBytes of events, plus room for protobuf framing.
 	maxConnectMessageBytes = 2 * service.DefaultMaxPushBytes
@@ -39,9 +44,13 @@ const (
 
 // serveConfig is what the serve command's flags set.
 type serveConfig struct {
-	addr        string
-	dataDir     string
-	adminSecret string
+	addr         string
+	dataDir      string
+	adminSecret  string
+	logFormat    string
+	logLevel     slog.Level
+	drainDelay   time.Duration
+	drainTimeout time.Duration
 }
 
 func parseServeFlags(args []string, stderr io.Writer) (serveConfig, error) {
@@ -52,13 +61,25 @@ func parseServeFlags(args []string, stderr io.Writer) (serveConfig, error) {
 		"`host:port` to listen on for every protocol (env LIVESTORE_SYNC_ADDR)")
 	fs.StringVar(&cfg.dataDir, "data-dir", envOr("LIVESTORE_SYNC_DATA_DIR", defaultDataDir),
 		"`directory` of the Pebble database, created when missing (env LIVESTORE_SYNC_DATA_DIR)")
-	fs.StringVar(&cfg.adminSecret, "admin-secret", os.Getenv("LIVESTORE_SYNC_ADMIN_SECRET"),
+	fs.StringVar(&cfg.adminSecret, "admin-secret", "",
 		"`secret` that turns on the AdminService; callers send it as 'Authorization: Bearer <secret>'.\n"+
 			"Prefer the environment variable, which other users cannot see in the process list (env LIVESTORE_SYNC_ADMIN_SECRET)")
+	fs.StringVar(&cfg.logFormat, "log-format", envOr("LIVESTORE_SYNC_LOG_FORMAT", "text"),
+		"log `format`: text or json (env LIVESTORE_SYNC_LOG_FORMAT)")
+	level := envOr("LIVESTORE_SYNC_LOG_LEVEL", "info")
+	fs.StringVar(&level, "log-level", level, "log `level`: debug, info, warn or error (env LIVESTORE_SYNC_LOG_LEVEL)")
+	delay := envOr("LIVESTORE_SYNC_DRAIN_DELAY", "0s")
+	fs.StringVar(&delay, "drain-delay", delay,
+		"on shutdown, how long /readyz answers 503 before connections are refused, so load balancers\n"+
+			"stop sending traffic first, e.g. 5s (env LIVESTORE_SYNC_DRAIN_DELAY)")
+	drain := envOr("LIVESTORE_SYNC_DRAIN_TIMEOUT", defaultDrainTimeout.String())
+	fs.StringVar(&drain, "drain-timeout", drain,
+		"how long a shutdown waits for pushes and connections to finish, e.g. 10s (env LIVESTORE_SYNC_DRAIN_TIMEOUT)")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: livestore-sync serve [flags]\n\n"+
 			"Serves LiveStore's WebSocket and HTTP sync protocols and the livestore.sync.v1.SyncService\n"+
-			"API (Connect, gRPC, gRPC-Web, with reflection and health) on one port.\n\nFlags:\n")
+			"API (Connect, gRPC, gRPC-Web, with reflection and health) on one port, with /metrics,\n"+
+			"/healthz and /readyz.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -70,6 +91,23 @@ func parseServeFlags(args []string, stderr io.Writer) (serveConfig, error) {
 	if fs.NArg() > 0 {
 		return cfg, usageError{fmt.Errorf("unexpected arguments: %v", fs.Args())}
 	}
+	if cfg.adminSecret == "" { // read after parsing, so that --help never prints the secret
+		cfg.adminSecret = os.Getenv("LIVESTORE_SYNC_ADMIN_SECRET")
+	}
+	if cfg.logFormat != "text" && cfg.logFormat != "json" {
+		return cfg, usageError{fmt.Errorf("--log-format must be text or json, not %q", cfg.logFormat)}
+	}
+	if err := cfg.logLevel.UnmarshalText([]byte(level)); err != nil {
+		return cfg, usageError{fmt.Errorf("--log-level: %v", err)}
+	}
+	d, err := time.ParseDuration(drain)
+	if err != nil || d <= 0 {
+		return cfg, usageError{fmt.Errorf("--drain-timeout must be a positive duration such as 10s, not %q", drain)}
+	}
+	cfg.drainTimeout = d
+	if cfg.drainDelay, err = time.ParseDuration(delay); err != nil || cfg.drainDelay < 0 {
+		return cfg, usageError{fmt.Errorf("--drain-delay must be a duration such as 5s, not %q", delay)}
+	}
 	return cfg, nil
 }
 
@@ -80,19 +118,31 @@ func envOr(name, def string) string {
 	return def
 }
 
-// serve runs the server until SIGINT or SIGTERM, then shuts it down gracefully.
+func newLogger(cfg serveConfig, w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: cfg.logLevel}
+	if cfg.logFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// serve runs the server until SIGINT or SIGTERM, then drains it.
 func serve(args []string, stderr io.Writer) error {
 	cfg, err := parseServeFlags(args, stderr)
 	if err != nil {
 		return err
 	}
-	log := slog.New(slog.NewTextHandler(stderr, nil))
+	log := newLogger(cfg, stderr)
 
-	engine, err := pebblestore.Open(cfg.dataDir, pebblestore.Options{})
+	engine, err := pebblestore.Open(cfg.dataDir, pebblestore.Options{Logger: log.With("component", "pebble")})
 	if err != nil {
 		return err
 	}
-	svc, err := service.New(engine, service.Options{})
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		engine.Collector())
+	metrics := service.NewMetrics(reg)
+	svc, err := service.New(engine, service.Options{Metrics: metrics})
 	if err != nil {
 		engine.Close()
 		return err
@@ -103,9 +153,15 @@ func serve(args []string, stderr io.Writer) error {
 		return fmt.Errorf("listen: %w", err)
 	}
 
-	health := grpchealth.NewStaticChecker(syncv1connect.SyncServiceName)
+	s := &server{
+		svc:    svc,
+		bridge: bridge.New(svc, bridge.Options{Logger: log}),
+		health: grpchealth.NewStaticChecker(syncv1connect.SyncServiceName),
+		log:    log,
+	}
+	s.ready.Store(true)
 	srv := &http.Server{
-		Handler:           newMux(svc, health, cfg.adminSecret),
+		Handler:           s.routes(reg, metrics, cfg.adminSecret),
 		ReadHeaderTimeout: readHeaderTimeout,
 		Protocols:         new(http.Protocols),
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
@@ -116,7 +172,8 @@ func serve(args []string, stderr io.Writer) error {
 	dataDir, _ := filepath.Abs(cfg.dataDir)
 	log.Info("livestore-sync listening", "addr", ln.Addr().String(), "data_dir", dataDir,
 		"websocket", "ws://"+ln.Addr().String()+"/?storeId=STORE&transport=ws",
-		"connect", "http://"+ln.Addr().String()+"/"+syncv1connect.SyncServiceName+"/")
+		"connect", "http://"+ln.Addr().String()+"/"+syncv1connect.SyncServiceName+"/",
+		"admin_api", cfg.adminSecret != "")
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -130,44 +187,85 @@ func serve(args []string, stderr io.Writer) error {
 	case <-ctx.Done():
 	}
 	stop()
-	log.Info("shutting down: no new connections; finishing pushes, ending streams")
-	health.SetStatus(syncv1connect.SyncServiceName, grpchealth.StatusNotServing)
+	return s.drain(srv, cfg.drainDelay, cfg.drainTimeout)
+}
 
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+// server is the running server's parts that a drain touches.
+type server struct {
+	svc    *service.Service
+	bridge *bridge.Bridge
+	health *grpchealth.StaticChecker
+	log    *slog.Logger
+	ready  atomic.Bool
+}
+
+// drain shuts the server down: not ready any more (for delay, still serving), then no new
+// connections, WebSocket clients told to reconnect (close code 1012, service restart), running
+// pushes finished, streams ended, and the database closed. It gives up waiting for connections
+// after timeout.
+func (s *server) drain(srv *http.Server, delay, timeout time.Duration) error {
+	s.ready.Store(false)
+	s.health.SetStatus(syncv1connect.SyncServiceName, grpchealth.StatusNotServing)
+	if delay > 0 {
+		s.log.Info("draining: not ready; still serving", "drain_delay", delay)
+		time.Sleep(delay)
+	}
+	s.log.Info("draining: no new connections; finishing pushes, ending streams", "timeout", timeout)
+
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	shutdownDone := make(chan error, 1)
-	go func() { shutdownDone <- srv.Shutdown(shutdownCtx) }()
+	go func() { shutdownDone <- srv.Shutdown(ctx) }()
+	if err := s.bridge.Shutdown(ctx); err != nil {
+		s.log.Warn("WebSockets still open at drain timeout", "err", err)
+	}
 	// Closing the service ends live pulls, so that their connections can finish, waits for
 	// running pushes and closes the database.
-	closeErr := svc.Close()
+	closeErr := s.svc.Close()
 	if err := <-shutdownDone; err != nil {
-		log.Warn("connections still open at shutdown timeout; closing them", "err", err)
+		s.log.Warn("connections still open at drain timeout; closing them", "err", err)
 		srv.Close()
 	}
 	if closeErr != nil {
 		return closeErr
 	}
-	log.Info("stopped cleanly")
+	s.log.Info("stopped cleanly")
 	return nil
 }
 
-// newMux routes the Connect APIs, reflection and health to their handlers. The AdminService
-// answers every call with Unimplemented unless adminSecret is set.
-func newMux(svc *service.Service, health *grpchealth.StaticChecker, adminSecret string) *http.ServeMux {
+// routes returns the server's handler: the Connect APIs with reflection and health on their
+// own paths, /metrics, /healthz and /readyz, and LiveStore's sync protocol on every other path.
+// The AdminService answers every call with Unimplemented unless adminSecret is set.
+func (s *server) routes(reg *prometheus.Registry, metrics *service.Metrics, adminSecret string) http.Handler {
 	mux := http.NewServeMux()
-	opts := []connect.HandlerOption{connect.WithReadMaxBytes(maxConnectMessageBytes)}
-	mux.Handle(syncv1connect.NewSyncServiceHandler(service.NewHandler(svc), opts...))
+	observe := connect.WithInterceptors(observer{metrics: metrics, log: s.log})
+	limit := connect.WithReadMaxBytes(maxConnectMessageBytes)
+	mux.Handle(syncv1connect.NewSyncServiceHandler(service.NewHandler(s.svc), observe, limit))
+
 	services := []string{syncv1connect.SyncServiceName, grpchealth.HealthV1ServiceName}
 	adminGate := connect.WithInterceptors(adminOff{})
 	if adminSecret != "" {
 		adminGate = connect.WithInterceptors(service.AdminAuth(adminSecret))
 		services = append(services, syncv1connect.AdminServiceName)
 	}
-	mux.Handle(syncv1connect.NewAdminServiceHandler(service.NewAdminHandler(svc), adminGate))
+	mux.Handle(syncv1connect.NewAdminServiceHandler(service.NewAdminHandler(s.svc), observe, adminGate))
 	reflector := grpcreflect.NewStaticReflector(services...)
 	mux.Handle(grpcreflect.NewHandlerV1(reflector))
 	mux.Handle(grpcreflect.NewHandlerV1Alpha(reflector))
-	mux.Handle(grpchealth.NewHandler(health))
+	mux.Handle(grpchealth.NewHandler(s.health))
+
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		io.WriteString(w, "ok\n")
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if !s.ready.Load() {
+			http.Error(w, "draining", http.StatusServiceUnavailable)
+			return
+		}
+		io.WriteString(w, "ready\n")
+	})
+	mux.Handle("/", s.bridge) // LiveStore's sync protocol, at any other path, as the original
 	return mux
 }
 

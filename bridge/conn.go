@@ -1,0 +1,212 @@
+package bridge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+)
+
+// wsConn is one LiveStore WebSocket: a read loop (serve), one writer goroutine fed by a bounded
+// queue, and one goroutine per running request.
+type wsConn struct {
+	b   *Bridge
+	ws  *websocket.Conn
+	sr  syncRequest // the socket's URL: store id and client payload
+	log *slog.Logger
+
+	// ctx is the parent of every request's context; it is cancelled when the socket closes.
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	out *outQueue
+
+	mu       sync.Mutex
+	requests map[string]*request // running requests by id
+	progress chan struct{}       // closed and replaced whenever a pull advances (order.go)
+
+	requestsDone sync.WaitGroup // request goroutines
+	writerDone   chan struct{}
+
+	closeOnce sync.Once
+	closing   chan struct{} // closed when the socket starts closing: nothing more is written
+	closed    chan struct{} // closed when the close handshake (or the abort) has finished
+	idle      *time.Timer
+}
+
+func newConn(b *Bridge, ws *websocket.Conn, sr syncRequest) *wsConn {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &wsConn{
+		b:          b,
+		ws:         ws,
+		sr:         sr,
+		log:        b.opts.Logger.With("store_id", sr.StoreID),
+		ctx:        ctx,
+		cancel:     cancel,
+		out:        newOutQueue(b.opts.OutgoingQueueFrames, b.opts.OutgoingQueueBytes),
+		requests:   make(map[string]*request),
+		progress:   make(chan struct{}),
+		writerDone: make(chan struct{}),
+		closing:    make(chan struct{}),
+		closed:     make(chan struct{}),
+	}
+}
+
+// serve runs the socket until it is closed, by either side, and everything it started has
+// ended: requests, the writer and the close handshake.
+func (c *wsConn) serve() {
+	// Frames larger than the limit are detected by readLoop itself (to close with a clear
+	// reason); the library's own limit is only a backstop above it.
+	c.ws.SetReadLimit(c.b.opts.ReadLimit + 1)
+	if d := c.b.opts.IdleTimeout; d > 0 {
+		c.idle = time.AfterFunc(d, func() {
+			c.closeWith(closeRequest{closeIdle.code, fmt.Sprintf("%s for %s", closeIdle.reason, d)})
+		})
+	}
+	go c.writeLoop()
+
+	c.readLoop()
+
+	c.abort()
+	<-c.closed
+	c.requestsDone.Wait()
+	<-c.writerDone
+	if c.idle != nil {
+		c.idle.Stop()
+	}
+}
+
+// readLoop reads and dispatches client frames until the socket fails or is closed.
+func (c *wsConn) readLoop() {
+	limit := c.b.opts.ReadLimit
+	for {
+		// Not c.ctx: cancelling a read's context makes the library drop the connection at once,
+		// which would cut short the close handshake closeWith starts.
+		_, r, err := c.ws.Reader(context.Background())
+		if err != nil {
+			c.logReadEnd(err)
+			return
+		}
+		data, err := io.ReadAll(io.LimitReader(r, limit+1))
+		if err != nil {
+			c.logReadEnd(err)
+			return
+		}
+		if int64(len(data)) > limit {
+			c.closeWith(closeRequest{websocket.StatusMessageTooBig, fmt.Sprintf("message too big: limit is %d bytes", limit)})
+			return
+		}
+		if c.idle != nil {
+			c.idle.Reset(c.b.opts.IdleTimeout)
+		}
+		select {
+		case <-c.closing:
+			return
+		default:
+		}
+		c.handleFrame(data)
+	}
+}
+
+func (c *wsConn) logReadEnd(err error) {
+	select {
+	case <-c.closing:
+		return // closed by the server; already logged
+	default:
+	}
+	if status := websocket.CloseStatus(err); status == websocket.StatusNormalClosure || status == websocket.StatusGoingAway {
+		return
+	}
+	if errors.Is(err, io.EOF) {
+		return
+	}
+	c.log.Debug("livestore websocket: read failed", "err", err)
+}
+
+// writeLoop writes queued frames, one at a time, until the socket starts closing.
+func (c *wsConn) writeLoop() {
+	defer close(c.writerDone)
+	for {
+		select {
+		case <-c.closing:
+			return
+		case frame := <-c.out.frames:
+			c.out.popped(frame)
+			select {
+			case <-c.closing:
+				return
+			default:
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), c.b.opts.WriteTimeout)
+			err := c.ws.Write(ctx, websocket.MessageText, frame)
+			cancel()
+			if err != nil {
+				c.log.Debug("livestore websocket: write failed", "err", err)
+				c.abort()
+				return
+			}
+		}
+	}
+}
+
+// send queues a frame for the client. It reports false when the socket is closing, or when the
+// queue is full, in which case it closes the socket (closeSlowConsumer).
+func (c *wsConn) send(frame []byte) bool {
+	select {
+	case <-c.closing:
+		return false
+	default:
+	}
+	if c.out.push(frame) {
+		return true
+	}
+	c.closeWith(closeSlowConsumer)
+	return false
+}
+
+// isClosing reports whether the socket has started closing.
+func (c *wsConn) isClosing() bool {
+	select {
+	case <-c.closing:
+		return true
+	default:
+		return false
+	}
+}
+
+// closeWith starts closing the socket with a close frame: running requests are cancelled, queued
+// frames are dropped, and the close handshake runs in the background (the library bounds it to a
+// few seconds). Only the first close of a socket has an effect.
+func (c *wsConn) closeWith(cr closeRequest) {
+	c.closeOnce.Do(func() {
+		level := slog.LevelInfo
+		if cr == closeShutdown {
+			level = slog.LevelDebug // one line per socket at shutdown would be noise
+		}
+		c.log.Log(context.Background(), level, "livestore websocket: closing", "code", int(cr.code), "reason", cr.reason)
+		close(c.closing)
+		c.cancel()
+		go func() {
+			defer close(c.closed)
+			_ = c.ws.Close(cr.code, cr.reason)
+		}()
+	})
+}
+
+// abort ends the socket without a close handshake: when it already failed or the client closed
+// it. It does nothing when the socket is already closing.
+func (c *wsConn) abort() {
+	c.closeOnce.Do(func() {
+		close(c.closing)
+		c.cancel()
+		go func() {
+			defer close(c.closed)
+			_ = c.ws.CloseNow()
+		}()
+	})
+}

@@ -1,0 +1,178 @@
+package bridge
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	syncv1 "github.com/livestore-sync/livestore-sync/gen/livestore/sync/v1"
+	"github.com/livestore-sync/livestore-sync/service"
+)
+
+// fakeService is an in-memory SyncService with the real service's semantics: per-store head
+// check, backend id check, paged backlog, and live subscriptions that end with
+// service.ErrLivePullBehind when their queue overflows.
+type fakeService struct {
+	pageSize   int // events per backlog page
+	liveBuffer int // pages a live subscription may have pending
+
+	// pushErr, when set, fails every push with this error (after the checks above it pass).
+	pushErr error
+	// liveDelay delays the delivery of every live page.
+	liveDelay time.Duration
+
+	mu     sync.Mutex
+	stores map[string]*fakeStore
+
+	// pullEnded receives the result of every Pull call when it returns.
+	pullEnded chan error
+}
+
+type fakeStore struct {
+	backendID string
+	events    []*syncv1.PulledEvent
+	subs      map[*fakeSub]struct{}
+}
+
+type fakeSub struct {
+	pages      chan *syncv1.PullResponse
+	behind     chan struct{}
+	behindOnce sync.Once
+}
+
+func (s *fakeSub) markBehind() { s.behindOnce.Do(func() { close(s.behind) }) }
+
+func newFakeService() *fakeService {
+	return &fakeService{pageSize: 100, liveBuffer: 1024, stores: map[string]*fakeStore{}, pullEnded: make(chan error, 1024)}
+}
+
+func (f *fakeService) store(id string) *fakeStore {
+	st := f.stores[id]
+	if st == nil {
+		st = &fakeStore{backendID: "backend-" + id, subs: map[*fakeSub]struct{}{}}
+		f.stores[id] = st
+	}
+	return st
+}
+
+func (st *fakeStore) head() uint64 {
+	if len(st.events) == 0 {
+		return 0
+	}
+	return st.events[len(st.events)-1].GetEvent().GetSeqNum()
+}
+
+func (f *fakeService) Push(ctx context.Context, req *syncv1.PushRequest) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	st := f.store(req.GetStoreId())
+	if req.BackendId != nil && req.GetBackendId() != st.backendID {
+		return &service.BackendIDMismatchError{Expected: st.backendID, Received: req.GetBackendId()}
+	}
+	if len(req.GetBatch()) == 0 {
+		return nil
+	}
+	if p := req.GetBatch()[0].GetParentSeqNum(); p != st.head() {
+		return &service.ServerAheadError{MinimumExpectedNum: st.head(), ProvidedNum: p}
+	}
+	if f.pushErr != nil {
+		return f.pushErr
+	}
+	createdAt := timestamppb.New(time.Now().Truncate(time.Millisecond))
+	var added []*syncv1.PulledEvent
+	for _, e := range req.GetBatch() {
+		added = append(added, &syncv1.PulledEvent{Event: e, Metadata: &syncv1.SyncMetadata{CreatedAt: createdAt}})
+	}
+	st.events = append(st.events, added...)
+	page := &syncv1.PullResponse{Batch: added, PageInfo: noMore(), BackendId: st.backendID}
+	for sub := range st.subs {
+		select {
+		case sub.pages <- page:
+		default:
+			sub.markBehind()
+		}
+	}
+	return nil
+}
+
+func (f *fakeService) Pull(ctx context.Context, req *syncv1.PullRequest, send func(*syncv1.PullResponse) error) (err error) {
+	defer func() { f.pullEnded <- err }()
+	f.mu.Lock()
+	st := f.store(req.GetStoreId())
+	if c := req.GetCursor(); c != nil && c.GetBackendId() != "" && c.GetBackendId() != st.backendID {
+		f.mu.Unlock()
+		return &service.BackendIDMismatchError{Expected: st.backendID, Received: c.GetBackendId()}
+	}
+	var backlog []*syncv1.PulledEvent
+	for _, e := range st.events {
+		if e.GetEvent().GetSeqNum() > req.GetCursor().GetEventSequenceNumber() {
+			backlog = append(backlog, e)
+		}
+	}
+	var sub *fakeSub
+	if req.GetLive() {
+		sub = &fakeSub{pages: make(chan *syncv1.PullResponse, f.liveBuffer), behind: make(chan struct{})}
+		st.subs[sub] = struct{}{}
+		defer func() {
+			f.mu.Lock()
+			delete(st.subs, sub)
+			f.mu.Unlock()
+		}()
+	}
+	backendID := st.backendID
+	f.mu.Unlock()
+
+	for sent := 0; ; {
+		n := min(f.pageSize, len(backlog)-sent)
+		page := &syncv1.PullResponse{Batch: backlog[sent : sent+n], PageInfo: noMore(), BackendId: backendID}
+		sent += n
+		if rest := len(backlog) - sent; rest > 0 {
+			page.PageInfo = &syncv1.PageInfo{Kind: &syncv1.PageInfo_MoreKnown_{MoreKnown: &syncv1.PageInfo_MoreKnown{Remaining: uint64(rest)}}}
+		}
+		if err := send(page); err != nil {
+			return fmt.Errorf("send page: %w", err)
+		}
+		if sent == len(backlog) {
+			break
+		}
+	}
+	if sub == nil {
+		return nil
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-sub.behind:
+			return service.ErrLivePullBehind
+		case page := <-sub.pages:
+			time.Sleep(f.liveDelay)
+			if err := send(page); err != nil {
+				return fmt.Errorf("send live page: %w", err)
+			}
+		}
+	}
+}
+
+// makeBehind ends every live pull of the store with service.ErrLivePullBehind.
+func (f *fakeService) makeBehind(storeID string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for sub := range f.store(storeID).subs {
+		sub.markBehind()
+	}
+}
+
+// liveSubscribers returns the number of live pulls open on the store.
+func (f *fakeService) liveSubscribers(storeID string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.store(storeID).subs)
+}
+
+func noMore() *syncv1.PageInfo {
+	return &syncv1.PageInfo{Kind: &syncv1.PageInfo_NoMore_{NoMore: &syncv1.PageInfo_NoMore{}}}
+}

@@ -1,0 +1,165 @@
+package bridge
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"sync"
+
+	"github.com/coder/websocket"
+)
+
+// Bridge serves LiveStore's sync protocols for a SyncService. It is an http.Handler meant to be
+// mounted as the catch-all route ("/"): like the reference worker, it decides from the query
+// string alone whether a request is a sync request, and answers everything else with the
+// reference's info or error responses (PROTOCOL §1.1).
+type Bridge struct {
+	svc  SyncService
+	opts Options
+
+	mu       sync.Mutex
+	conns    map[*wsConn]struct{}
+	stopping bool
+	running  sync.WaitGroup // sockets being served
+}
+
+// New returns a Bridge that serves svc with opts (zero fields take their defaults).
+func New(svc SyncService, opts Options) *Bridge {
+	return &Bridge{svc: svc, opts: opts.withDefaults(), conns: make(map[*wsConn]struct{})}
+}
+
+// Responses of the reference worker (PROTOCOL §1.1).
+const (
+	infoText               = "Info: Sync backend endpoint for @livestore/sync-cf."
+	invalidPathText        = "Invalid path"
+	upgradeExpected        = "Durable Object expected Upgrade: websocket"
+	shuttingDownText       = "Server is shutting down"
+	httpNotImplementedText = "LiveStore's HTTP sync transport (transport=http) is not supported by this server yet; use the WebSocket transport (makeWsSync from @livestore/sync-cf/client)"
+)
+
+// ServeHTTP routes a request (PROTOCOL §1.1):
+//
+//   - OPTIONS: 204 with CORS headers;
+//   - sync request with transport=ws: WebSocket upgrade, or 426 without "Upgrade: websocket";
+//   - sync request with transport=http: the HTTP transport (not implemented yet: 501);
+//   - GET /: 200 with the reference's info text;
+//   - anything else: 400 "Invalid path".
+func (b *Bridge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodOptions && !b.opts.DisableCORS {
+		b.setCORS(w, r)
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	sr, ok := matchSyncRequest(r.URL.RawQuery)
+	switch {
+	case ok && sr.Transport == transportWS:
+		b.serveWebSocket(w, r, sr)
+	case ok && sr.Transport == transportHTTP:
+		b.serveHTTPTransport(w, r, sr)
+	case r.Method == http.MethodGet && r.URL.Path == "/":
+		writeText(w, http.StatusOK, "text/plain", infoText)
+	default:
+		b.setCORS(w, r)
+		writeText(w, http.StatusBadRequest, "text/plain", invalidPathText)
+	}
+}
+
+// serveWebSocket upgrades a sync request and serves the socket until it closes.
+func (b *Bridge) serveWebSocket(w http.ResponseWriter, r *http.Request, sr syncRequest) {
+	if !headerHasToken(r.Header, "Upgrade", "websocket") {
+		b.setCORS(w, r)
+		writeText(w, http.StatusUpgradeRequired, "text/plain;charset=UTF-8", upgradeExpected)
+		return
+	}
+	b.mu.Lock()
+	if b.stopping {
+		b.mu.Unlock()
+		writeText(w, http.StatusServiceUnavailable, "text/plain", shuttingDownText)
+		return
+	}
+	b.running.Add(1)
+	b.mu.Unlock()
+	defer b.running.Done()
+
+	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+		InsecureSkipVerify: len(b.opts.OriginPatterns) == 0,
+		OriginPatterns:     b.opts.OriginPatterns,
+		CompressionMode:    websocket.CompressionDisabled,
+	})
+	if err != nil {
+		return // Accept has answered the request.
+	}
+	c := newConn(b, ws, sr)
+	b.mu.Lock()
+	b.conns[c] = struct{}{}
+	stopping := b.stopping
+	b.mu.Unlock()
+	if stopping {
+		c.closeWith(closeShutdown)
+	}
+	c.serve()
+	b.mu.Lock()
+	delete(b.conns, c)
+	b.mu.Unlock()
+}
+
+// Shutdown closes every WebSocket with 1012 (service restart), which makes LiveStore clients
+// reconnect after a delay, refuses new ones with 503, and waits until every socket has ended or
+// ctx is done (then it returns ctx's error; the sockets still end within a few seconds).
+//
+// Hijacked WebSocket connections are not tracked by http.Server, so call Shutdown next to
+// http.Server.Shutdown, and before closing the service.
+func (b *Bridge) Shutdown(ctx context.Context) error {
+	b.mu.Lock()
+	b.stopping = true
+	for c := range b.conns {
+		c.closeWith(closeShutdown)
+	}
+	b.mu.Unlock()
+
+	done := make(chan struct{})
+	go func() {
+		b.running.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// setCORS adds the CORS headers the reference worker adds (enableCORS: true).
+func (b *Bridge) setCORS(w http.ResponseWriter, r *http.Request) {
+	if b.opts.DisableCORS {
+		return
+	}
+	h := w.Header()
+	h.Set("Access-Control-Allow-Origin", "*")
+	h.Set("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
+	allow := r.Header.Get("Access-Control-Request-Headers")
+	if allow == "" {
+		allow = "*"
+	}
+	h.Set("Access-Control-Allow-Headers", allow)
+}
+
+func writeText(w http.ResponseWriter, status int, contentType, body string) {
+	w.Header().Set("Content-Type", contentType)
+	w.WriteHeader(status)
+	_, _ = w.Write([]byte(body))
+}
+
+// headerHasToken reports whether a comma-separated header contains token, ignoring case
+// ("Upgrade: WebSocket" is upgraded by the reference too).
+func headerHasToken(h http.Header, name, token string) bool {
+	for _, v := range h.Values(name) {
+		for _, t := range strings.Split(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(t), token) {
+				return true
+			}
+		}
+	}
+	return false
+}

@@ -1,0 +1,104 @@
+package bridge
+
+import (
+	"log/slog"
+	"time"
+)
+
+// Defaults for the zero fields of Options.
+const (
+	// DefaultReadLimit bounds one client frame. The LiveStore client splits pushes into requests
+	// of at most 100 events and about 900,000 bytes, so 4 MiB leaves ample room.
+	DefaultReadLimit = 4 << 20
+	// DefaultOutgoingQueueFrames bounds the number of frames queued for one socket.
+	DefaultOutgoingQueueFrames = 256
+	// DefaultOutgoingQueueBytes bounds the bytes queued for one socket (a pull page is at most
+	// about 900 KB, so this is room for about 18 full pages).
+	DefaultOutgoingQueueBytes = 16 << 20
+	// DefaultWriteTimeout bounds the time to write one frame to the socket.
+	DefaultWriteTimeout = 30 * time.Second
+	// DefaultIdleTimeout is how long a socket may stay silent before it is considered dead. The
+	// LiveStore client sends a Ping every 10 s, so this is three missed Pings.
+	DefaultIdleTimeout = 30 * time.Second
+	// DefaultPushExitDelay bounds how long a push's Exit waits for the live pulls of its socket
+	// to send the pushed events first (order.go).
+	DefaultPushExitDelay = time.Second
+	// DefaultMaxRequestsPerSocket bounds the requests running at once on one socket. A LiveStore
+	// client has one push and one or two pulls open at a time.
+	DefaultMaxRequestsPerSocket = 100
+)
+
+// Options configures a Bridge. The zero value uses the defaults above.
+type Options struct {
+	// ReadLimit is the largest client frame accepted, in bytes. A larger frame closes the socket
+	// with 1009 (message too big). Default DefaultReadLimit.
+	ReadLimit int64
+
+	// OutgoingQueueFrames bounds the number of frames waiting to be written to one socket. When a
+	// frame does not fit, the client is not reading fast enough: the socket is closed with 1013
+	// (try again later), and the client reconnects and pulls again. The service is never blocked
+	// by a slow socket. Default DefaultOutgoingQueueFrames.
+	OutgoingQueueFrames int
+	// OutgoingQueueBytes bounds the bytes waiting to be written to one socket, like
+	// OutgoingQueueFrames (a single frame larger than it is still sent when nothing else waits).
+	// Default DefaultOutgoingQueueBytes.
+	OutgoingQueueBytes int
+
+	// WriteTimeout bounds writing one frame; a socket that takes longer is dropped.
+	// Default DefaultWriteTimeout.
+	WriteTimeout time.Duration
+
+	// IdleTimeout closes a socket that sent no frame for this long with 1008 (policy violation).
+	// Default DefaultIdleTimeout; negative disables it.
+	IdleTimeout time.Duration
+
+	// PushExitDelay bounds how long the Exit of a successful push waits for the live pulls of the
+	// same socket to send the pushed events, so that the client sees them before the Exit, as
+	// with the reference (order.go). Default DefaultPushExitDelay; negative disables the wait.
+	PushExitDelay time.Duration
+
+	// MaxRequestsPerSocket bounds the requests running at once on one socket; a request beyond
+	// it fails with an UnknownError. Default DefaultMaxRequestsPerSocket.
+	MaxRequestsPerSocket int
+
+	// OriginPatterns, when set, restricts the Origin of WebSocket handshakes (host patterns as
+	// in github.com/coder/websocket's AcceptOptions). Empty accepts every origin, like the
+	// reference server: LiveStore apps usually run on another origin than their sync server.
+	OriginPatterns []string
+
+	// DisableCORS leaves out the CORS headers that the reference worker (enableCORS: true) adds
+	// to OPTIONS, 400 and 426 responses, and answers OPTIONS like any other non-sync request.
+	DisableCORS bool
+
+	// Logger receives one line per socket closed by the server, and unexpected errors.
+	// Default slog.Default().
+	Logger *slog.Logger
+}
+
+func (o Options) withDefaults() Options {
+	if o.ReadLimit <= 0 {
+		o.ReadLimit = DefaultReadLimit
+	}
+	if o.OutgoingQueueFrames <= 0 {
+		o.OutgoingQueueFrames = DefaultOutgoingQueueFrames
+	}
+	if o.OutgoingQueueBytes <= 0 {
+		o.OutgoingQueueBytes = DefaultOutgoingQueueBytes
+	}
+	if o.WriteTimeout <= 0 {
+		o.WriteTimeout = DefaultWriteTimeout
+	}
+	if o.IdleTimeout == 0 {
+		o.IdleTimeout = DefaultIdleTimeout
+	}
+	if o.PushExitDelay == 0 {
+		o.PushExitDelay = DefaultPushExitDelay
+	}
+	if o.MaxRequestsPerSocket <= 0 {
+		o.MaxRequestsPerSocket = DefaultMaxRequestsPerSocket
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	return o
+}

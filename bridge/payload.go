@@ -1,0 +1,309 @@
+package bridge
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+
+	syncv1 "github.com/livestore-sync/livestore-sync/gen/livestore/sync/v1"
+)
+
+// payloadError says where and why an RPC payload does not match its schema. Its text becomes the
+// defect of an Exit Die, as the reference answers a payload that fails schema decoding.
+type payloadError struct {
+	path []string
+	msg  string
+}
+
+func (e *payloadError) Error() string {
+	if len(e.path) == 0 {
+		return e.msg
+	}
+	return strings.Join(e.path, "") + ": " + e.msg
+}
+
+func (e *payloadError) at(step string) *payloadError {
+	e.path = append([]string{step}, e.path...)
+	return e
+}
+
+func keyStep(k string) string { return "[" + strconv.Quote(k) + "]" }
+func indexStep(i int) string  { return "[" + strconv.Itoa(i) + "]" }
+
+// jsonObject is a decoded JSON object with its values kept as raw JSON.
+type jsonObject map[string]json.RawMessage
+
+func asObject(raw json.RawMessage, what string) (jsonObject, *payloadError) {
+	if raw == nil || raw[0] != '{' {
+		return nil, &payloadError{msg: "expected " + what + ", actual " + describe(raw)}
+	}
+	var o jsonObject
+	if err := json.Unmarshal(raw, &o); err != nil {
+		return nil, &payloadError{msg: "expected " + what + ", actual " + describe(raw)}
+	}
+	return o, nil
+}
+
+// describe renders a JSON value for an error message, shortened.
+func describe(raw json.RawMessage) string {
+	if raw == nil {
+		return "undefined"
+	}
+	const max = 60
+	if len(raw) > max {
+		return string(raw[:max]) + "…"
+	}
+	return string(raw)
+}
+
+func (o jsonObject) required(key string) (json.RawMessage, *payloadError) {
+	v, ok := o[key]
+	if !ok {
+		return nil, (&payloadError{msg: "is missing"}).at(keyStep(key))
+	}
+	return v, nil
+}
+
+func (o jsonObject) string(key string) (string, *payloadError) {
+	raw, perr := o.required(key)
+	if perr != nil {
+		return "", perr
+	}
+	s, perr := asString(raw)
+	if perr != nil {
+		return "", perr.at(keyStep(key))
+	}
+	return s, nil
+}
+
+func asString(raw json.RawMessage) (string, *payloadError) {
+	var s string
+	if len(raw) == 0 || raw[0] != '"' || json.Unmarshal(raw, &s) != nil {
+		return "", &payloadError{msg: "expected a string, actual " + describe(raw)}
+	}
+	return s, nil
+}
+
+func (o jsonObject) bool(key string) (bool, *payloadError) {
+	raw, perr := o.required(key)
+	if perr != nil {
+		return false, perr
+	}
+	switch string(raw) {
+	case "true":
+		return true, nil
+	case "false":
+		return false, nil
+	}
+	return false, (&payloadError{msg: "expected a boolean, actual " + describe(raw)}).at(keyStep(key))
+}
+
+// seqNum reads a sequence number: a JSON number with an integer value (LiveStore's Schema.Int;
+// 1.0 and 1e3 are integers to JavaScript), not negative, within uint64.
+func (o jsonObject) seqNum(key string) (uint64, *payloadError) {
+	raw, perr := o.required(key)
+	if perr != nil {
+		return 0, perr
+	}
+	n, perr := asSeqNum(raw)
+	if perr != nil {
+		return 0, perr.at(keyStep(key))
+	}
+	return n, nil
+}
+
+func asSeqNum(raw json.RawMessage) (uint64, *payloadError) {
+	text := string(raw)
+	if n, err := strconv.ParseUint(text, 10, 64); err == nil {
+		return n, nil
+	}
+	f, err := strconv.ParseFloat(text, 64)
+	switch {
+	case err != nil && !errors.Is(err, strconv.ErrRange):
+		return 0, &payloadError{msg: "expected an integer, actual " + describe(raw)}
+	case f != math.Trunc(f):
+		return 0, &payloadError{msg: "expected an integer, actual " + describe(raw)}
+	case f < 0:
+		return 0, &payloadError{msg: "expected a non-negative integer, actual " + describe(raw)}
+	case err != nil || f >= math.MaxUint64:
+		return 0, &payloadError{msg: "expected an integer below 2^64, actual " + describe(raw)}
+	}
+	return uint64(f), nil
+}
+
+// option reads Effect's Schema.Option encoding, {"_tag":"None"} or {"_tag":"Some","value":…},
+// and returns the value of a Some (nil for None).
+func (o jsonObject) option(key string) (json.RawMessage, bool, *payloadError) {
+	raw, perr := o.required(key)
+	if perr != nil {
+		return nil, false, perr
+	}
+	v, some, perr := asOption(raw)
+	if perr != nil {
+		return nil, false, perr.at(keyStep(key))
+	}
+	return v, some, nil
+}
+
+func asOption(raw json.RawMessage) (json.RawMessage, bool, *payloadError) {
+	obj, perr := asObject(raw, `{"_tag":"None"} or {"_tag":"Some","value":…}`)
+	if perr != nil {
+		return nil, false, perr
+	}
+	tag, perr := obj.string("_tag")
+	if perr != nil {
+		return nil, false, perr
+	}
+	switch tag {
+	case "None":
+		return nil, false, nil
+	case "Some":
+		v, perr := obj.required("value")
+		return v, true, perr
+	}
+	return nil, false, (&payloadError{msg: `expected "None" or "Some", actual ` + strconv.Quote(tag)}).at(keyStep("_tag"))
+}
+
+// decodedPayload is the part common to every LiveStore RPC payload.
+type decodedPayload struct {
+	obj jsonObject
+	// clientPayload is the optional "payload" (the client's auth payload), nil when absent.
+	clientPayload json.RawMessage
+}
+
+func decodeCommon(raw json.RawMessage) (decodedPayload, *payloadError) {
+	obj, perr := asObject(raw, "an object")
+	if perr != nil {
+		return decodedPayload{}, perr
+	}
+	// storeId is required by the schema but its value is ignored: the URL's store id is
+	// authoritative (PROTOCOL §3).
+	if _, perr := obj.string("storeId"); perr != nil {
+		return decodedPayload{}, perr
+	}
+	return decodedPayload{obj: obj, clientPayload: obj["payload"]}, nil
+}
+
+// decodePullPayload decodes the payload of a Pull request: {storeId, payload?, live, cursor}.
+// live is required over WebSocket and ignored over HTTP (which has no live pulls).
+func decodePullPayload(raw json.RawMessage, withLive bool) (*syncv1.PullRequest, json.RawMessage, error) {
+	p, perr := decodeCommon(raw)
+	if perr != nil {
+		return nil, nil, perr
+	}
+	req := &syncv1.PullRequest{}
+	if withLive {
+		if req.Live, perr = p.obj.bool("live"); perr != nil {
+			return nil, nil, perr
+		}
+	}
+	cursor, some, perr := p.obj.option("cursor")
+	if perr != nil {
+		return nil, nil, perr
+	}
+	if some {
+		if req.Cursor, perr = decodeCursor(cursor); perr != nil {
+			return nil, nil, perr.at(keyStep("value")).at(keyStep("cursor"))
+		}
+	}
+	return req, p.clientPayload, nil
+}
+
+func decodeCursor(raw json.RawMessage) (*syncv1.Cursor, *payloadError) {
+	obj, perr := asObject(raw, "a cursor object")
+	if perr != nil {
+		return nil, perr
+	}
+	c := &syncv1.Cursor{}
+	if c.BackendId, perr = obj.string("backendId"); perr != nil {
+		return nil, perr
+	}
+	if c.EventSequenceNumber, perr = obj.seqNum("eventSequenceNumber"); perr != nil {
+		return nil, perr
+	}
+	return c, nil
+}
+
+// decodePushPayload decodes the payload of a Push request: {storeId, payload?, batch, backendId}.
+func decodePushPayload(raw json.RawMessage) (*syncv1.PushRequest, json.RawMessage, error) {
+	p, perr := decodeCommon(raw)
+	if perr != nil {
+		return nil, nil, perr
+	}
+	req := &syncv1.PushRequest{}
+	batch, perr := p.obj.required("batch")
+	if perr != nil {
+		return nil, nil, perr
+	}
+	if req.Batch, perr = decodeBatch(batch); perr != nil {
+		return nil, nil, perr.at(keyStep("batch"))
+	}
+	backendID, some, perr := p.obj.option("backendId")
+	if perr != nil {
+		return nil, nil, perr
+	}
+	if some {
+		id, perr := asString(backendID)
+		if perr != nil {
+			return nil, nil, perr.at(keyStep("value")).at(keyStep("backendId"))
+		}
+		req.BackendId = &id
+	}
+	return req, p.clientPayload, nil
+}
+
+func decodeBatch(raw json.RawMessage) ([]*syncv1.Event, *payloadError) {
+	if len(raw) == 0 || raw[0] != '[' {
+		return nil, &payloadError{msg: "expected an array of events, actual " + describe(raw)}
+	}
+	var items []json.RawMessage
+	if err := json.Unmarshal(raw, &items); err != nil {
+		return nil, &payloadError{msg: "expected an array of events, actual " + describe(raw)}
+	}
+	events := make([]*syncv1.Event, len(items))
+	for i, item := range items {
+		e, perr := decodeEvent(item)
+		if perr != nil {
+			return nil, perr.at(indexStep(i))
+		}
+		events[i] = e
+	}
+	return events, nil
+}
+
+// decodeEvent decodes LiveStoreEvent.Global.Encoded. args is kept as the exact JSON text received
+// (absent args stay empty, LiveStore's undefined).
+func decodeEvent(raw json.RawMessage) (*syncv1.Event, *payloadError) {
+	obj, perr := asObject(raw, "an event object")
+	if perr != nil {
+		return nil, perr
+	}
+	e := &syncv1.Event{}
+	if e.Name, perr = obj.string("name"); perr != nil {
+		return nil, perr
+	}
+	if args, ok := obj["args"]; ok {
+		e.Args = string(args)
+	}
+	if e.SeqNum, perr = obj.seqNum("seqNum"); perr != nil {
+		return nil, perr
+	}
+	if e.ParentSeqNum, perr = obj.seqNum("parentSeqNum"); perr != nil {
+		return nil, perr
+	}
+	if e.ClientId, perr = obj.string("clientId"); perr != nil {
+		return nil, perr
+	}
+	if e.SessionId, perr = obj.string("sessionId"); perr != nil {
+		return nil, perr
+	}
+	return e, nil
+}
+
+// formatPayloadError is the Die defect for a payload of rpc that failed decoding.
+func formatPayloadError(rpc string, err error) string {
+	return fmt.Sprintf("invalid %s payload: %v", rpc, err)
+}

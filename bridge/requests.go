@@ -1,0 +1,249 @@
+package bridge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	syncv1 "github.com/livestore-sync/livestore-sync/gen/livestore/sync/v1"
+	"github.com/livestore-sync/livestore-sync/service"
+)
+
+// request is one running Push or Pull of a socket.
+type request struct {
+	id     string
+	ctx    context.Context
+	cancel context.CancelFunc
+	// acks receives the client's Acks for this request (at most one is kept).
+	acks chan struct{}
+	// interrupted is set, under wsConn.mu, when the client interrupted the request.
+	interrupted bool
+	// pos is a pull's progress (order.go), under wsConn.mu.
+	pos livePosition
+}
+
+// errSocketClosing ends a pull whose socket is closing.
+var errSocketClosing = errors.New("socket closing")
+
+// handleFrame handles one client frame (PROTOCOL §2.1, §5).
+func (c *wsConn) handleFrame(data []byte) {
+	m, d := decodeClientMessage(data)
+	if d != nil {
+		c.send(appendDefectMessage(nil, *d))
+		return
+	}
+	switch m.Tag {
+	case tagPing:
+		c.send(pongMessage)
+	case tagEof:
+		// Harmless, as with the reference.
+	case tagAck:
+		c.ack(m.ID)
+	case tagInterrupt:
+		c.interrupt(m.ID)
+	case tagRequest:
+		c.startRequest(m)
+	default:
+		c.send(appendDefectMessage(nil, defect{Message: "Unknown request tag: " + m.Tag}))
+	}
+}
+
+// wsCall is a decoded WebSocket RPC, ready to run: exactly one of pull and push is set.
+type wsCall struct {
+	id   string
+	pull *syncv1.PullRequest
+	push *syncv1.PushRequest
+}
+
+// decodeWsRequest decodes a Request message like the reference checks it: RPC tag (an unknown one
+// is a top-level Defect), then id (the reference wedges on a non-numeric one; the bridge answers
+// with a Defect), then payload (a mismatch is an Exit with Die). When the request cannot run,
+// reply is the frame that answers it. The URL's store id and payload are authoritative.
+func decodeWsRequest(m clientMessage, sr syncRequest) (call wsCall, reply []byte) {
+	if m.RPC != rpcWsPull && m.RPC != rpcWsPush {
+		return wsCall{}, appendDefectMessage(nil, defect{Message: "Unknown request tag: " + m.RPC})
+	}
+	if m.ID == "" {
+		return wsCall{}, appendDefectMessage(nil, defect{Message: "Invalid request id: " + m.RawID})
+	}
+	call.id = m.ID
+	switch m.RPC {
+	case rpcWsPull:
+		req, payload, err := decodePullPayload(m.Payload, true)
+		if err != nil {
+			return wsCall{}, appendExit(nil, m.ID, exitDie(defect{Message: formatPayloadError(m.RPC, err)}))
+		}
+		req.StoreId = sr.StoreID
+		req.Payload = clientPayloadValue(payload, sr.Payload)
+		call.pull = req
+	case rpcWsPush:
+		req, payload, err := decodePushPayload(m.Payload)
+		if err != nil {
+			return wsCall{}, appendExit(nil, m.ID, exitDie(defect{Message: formatPayloadError(m.RPC, err)}))
+		}
+		req.StoreId = sr.StoreID
+		req.Payload = clientPayloadValue(payload, sr.Payload)
+		call.push = req
+	}
+	return call, nil
+}
+
+// startRequest decodes a Request and runs it in its own goroutine.
+func (c *wsConn) startRequest(m clientMessage) {
+	call, reply := decodeWsRequest(m, c.sr)
+	if reply != nil {
+		c.send(reply)
+		return
+	}
+
+	c.mu.Lock()
+	if _, dup := c.requests[call.id]; dup {
+		c.mu.Unlock()
+		c.send(appendExit(nil, call.id, exitDie(defect{Message: fmt.Sprintf("request id %s is already in use by a running request", call.id)})))
+		return
+	}
+	if max := c.b.opts.MaxRequestsPerSocket; len(c.requests) >= max {
+		c.mu.Unlock()
+		c.send(appendExit(nil, call.id, exitFail(appendUnknownError(nil, fmt.Sprintf("too many concurrent requests on this socket (limit %d)", max)))))
+		return
+	}
+	ctx, cancel := context.WithCancel(c.ctx)
+	r := &request{id: call.id, ctx: ctx, cancel: cancel, acks: make(chan struct{}, 1)}
+	c.requests[call.id] = r
+	c.mu.Unlock()
+
+	c.requestsDone.Add(1)
+	go func() {
+		defer c.requestsDone.Done()
+		defer cancel()
+		if call.pull != nil {
+			c.runPull(r, call.pull)
+		} else {
+			c.runPush(r, call.push)
+		}
+	}()
+}
+
+// runPush pushes and answers the Exit; see order.go for why the Exit may wait for live pulls.
+func (c *wsConn) runPush(r *request, req *syncv1.PushRequest) {
+	err := c.b.svc.Push(r.ctx, req)
+	var ahead *service.ServerAheadError
+	switch batch := req.GetBatch(); {
+	case c.b.opts.PushExitDelay <= 0:
+	case err == nil && len(batch) > 0:
+		c.awaitLiveDelivery(r.ctx, batch[len(batch)-1].GetSeqNum(), c.b.opts.PushExitDelay)
+	case errors.As(err, &ahead):
+		c.awaitLiveDelivery(r.ctx, ahead.MinimumExpectedNum, c.b.opts.PushExitDelay)
+	}
+	c.endRequest(r, err, exitPushSuccess)
+}
+
+// runPull streams the pull's pages as Chunks and ends it with an Exit (a live pull ends only
+// when interrupted or when its socket closes).
+//
+// Backlog pages wait for the client's Ack of their Chunk before the next page is taken from the
+// service (PROTOCOL §5.3): every page up to and including the first NoMore page, and any later
+// page that announces more to come (the catch-up a live pull may send before it subscribes).
+// Pages of later pushes (NoMore pages after the backlog) are sent as the service delivers them,
+// in order, without waiting for Acks, like the reference's broadcasts; the bounded outgoing
+// queue protects the server from a client that stops reading.
+func (c *wsConn) runPull(r *request, req *syncv1.PullRequest) {
+	c.advance(r, req.GetCursor().GetEventSequenceNumber(), false)
+	backlog := true
+	err := c.b.svc.Pull(r.ctx, req, func(page *syncv1.PullResponse) error {
+		if err := r.ctx.Err(); err != nil {
+			return err
+		}
+		_, noMore := page.GetPageInfo().GetKind().(*syncv1.PageInfo_NoMore_)
+		noMore = noMore || page.GetPageInfo().GetKind() == nil // eventjson writes nil as NoMore
+		gated := backlog || !noMore
+		if noMore {
+			backlog = false
+		}
+		if gated {
+			// An Ack that arrived before this Chunk was sent cannot be for it.
+			select {
+			case <-r.acks:
+			default:
+			}
+		}
+		if !c.send(appendChunk(nil, r.id, page)) {
+			return errSocketClosing
+		}
+		var last uint64
+		if batch := page.GetBatch(); len(batch) > 0 {
+			last = batch[len(batch)-1].GetEvent().GetSeqNum()
+		}
+		c.advance(r, last, req.GetLive() && noMore)
+		if !gated {
+			return nil
+		}
+		select {
+		case <-r.acks:
+			return nil
+		case <-r.ctx.Done():
+			return r.ctx.Err()
+		}
+	})
+	c.endRequest(r, err, exitStreamSuccess)
+}
+
+// endRequest unregisters a finished request and sends its Exit: success, the mapped error, or
+// the interrupt Exit when the client interrupted it. Nothing is sent on a closing socket.
+func (c *wsConn) endRequest(r *request, err error, success exit) {
+	c.mu.Lock()
+	interrupted := r.interrupted
+	if c.requests[r.id] == r {
+		delete(c.requests, r.id)
+	}
+	c.mu.Unlock()
+
+	switch {
+	case c.isClosing():
+	case interrupted:
+		c.send(appendExit(nil, r.id, exitClientInterrupt))
+	case err == nil:
+		c.send(appendExit(nil, r.id, success))
+	case errors.Is(err, context.Canceled):
+		// Neither the client nor the socket cancelled the request (both are handled above), so
+		// the service's own context ended: it is shutting down. (The service returns ErrClosed
+		// for most, but not all, requests caught by its shutdown.)
+		c.closeWith(closeServiceClosed)
+	default:
+		e, cr := exitForError(err)
+		if cr != nil {
+			c.closeWith(*cr)
+			return
+		}
+		c.send(appendExit(nil, r.id, e))
+	}
+}
+
+// ack delivers the client's Ack to its request; an Ack for no running request is ignored.
+func (c *wsConn) ack(id string) {
+	c.mu.Lock()
+	r := c.requests[id]
+	c.mu.Unlock()
+	if r == nil {
+		return
+	}
+	select {
+	case r.acks <- struct{}{}:
+	default:
+	}
+}
+
+// interrupt cancels a running request; its goroutine then sends the interrupt Exit. An Interrupt
+// for no running request is ignored.
+func (c *wsConn) interrupt(id string) {
+	c.mu.Lock()
+	r := c.requests[id]
+	if r != nil {
+		r.interrupted = true
+		delete(c.requests, id)
+	}
+	c.mu.Unlock()
+	if r != nil {
+		r.cancel()
+	}
+}

@@ -1,0 +1,67 @@
+package bridge
+
+import (
+	"encoding/json"
+	"net/url"
+	"unicode/utf8"
+)
+
+// transport is the value of a sync request's transport parameter.
+type transport string
+
+const (
+	transportWS   transport = "ws"
+	transportHTTP transport = "http"
+)
+
+// syncRequest is what the query string of a sync request carries (PROTOCOL §1).
+type syncRequest struct {
+	// StoreID is the store the request is for; it may be empty. It is authoritative: the
+	// storeId inside RPC payloads is ignored.
+	StoreID string
+	// Transport is ws or http.
+	Transport transport
+	// Payload is the client's payload as JSON text, nil when absent.
+	Payload json.RawMessage
+}
+
+// matchSyncRequest reports whether a request with this query string is a sync request: storeId
+// exactly once, transport exactly once and exactly "ws" or "http" (case-sensitive), and payload
+// at most once and, if present, JSON text.
+//
+// The client encodes the payload twice (encodeURIComponent, then URLSearchParams), so after the
+// query is parsed it is decoded once more. A payload whose second decoding fails but which is
+// JSON already is accepted too (a singly encoded payload containing "%"; the reference rejects
+// it). Pairs of the query that do not parse are skipped, as URLSearchParams is lenient too.
+func matchSyncRequest(rawQuery string) (syncRequest, bool) {
+	q, _ := url.ParseQuery(rawQuery)
+	storeIDs, transports, payloads := q["storeId"], q["transport"], q["payload"]
+	if len(storeIDs) != 1 || len(transports) != 1 || len(payloads) > 1 {
+		return syncRequest{}, false
+	}
+	sr := syncRequest{StoreID: storeIDs[0], Transport: transport(transports[0])}
+	if sr.Transport != transportWS && sr.Transport != transportHTTP {
+		return syncRequest{}, false
+	}
+	if len(payloads) == 1 {
+		p, ok := decodeURLPayload(payloads[0])
+		if !ok {
+			return syncRequest{}, false
+		}
+		sr.Payload = p
+	}
+	return sr, true
+}
+
+// decodeURLPayload undoes the client's encodeURIComponent and checks that the result is JSON.
+func decodeURLPayload(s string) (json.RawMessage, bool) {
+	if d, err := url.PathUnescape(s); err == nil && isJSON(d) {
+		return json.RawMessage(d), true
+	}
+	if isJSON(s) {
+		return json.RawMessage(s), true
+	}
+	return nil, false
+}
+
+func isJSON(s string) bool { return utf8.ValidString(s) && json.Valid([]byte(s)) }

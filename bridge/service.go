@@ -1,0 +1,26 @@
+package bridge
+
+import (
+	"context"
+
+	syncv1 "github.com/livestore-sync/livestore-sync/gen/livestore/sync/v1"
+	"github.com/livestore-sync/livestore-sync/service"
+)
+
+var _ SyncService = (*service.Service)(nil)
+
+// SyncService is what the bridge needs from the sync service; *service.Service implements it.
+//
+// Errors are the service package's typed errors (*service.ServerAheadError,
+// *service.BackendIDMismatchError, service.ErrLivePullBehind, service.ErrClosed, …); the bridge
+// maps each to its wire form in one place (errors.go).
+type SyncService interface {
+	// Push appends req.Batch to the store's log and returns once it is durable.
+	Push(ctx context.Context, req *syncv1.PushRequest) error
+	// Pull calls send once per page, in order, from the calling goroutine. send may block; if it
+	// returns an error, Pull returns that error. A pull that is not live returns nil after the
+	// page whose PageInfo is NoMore. A live pull then keeps calling send for every later push
+	// (pages with NoMore) and returns only when ctx is cancelled, or with
+	// service.ErrLivePullBehind or service.ErrClosed.
+	Pull(ctx context.Context, req *syncv1.PullRequest, send func(*syncv1.PullResponse) error) error
+}

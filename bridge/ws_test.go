@@ -1,0 +1,508 @@
+package bridge
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/livestore-sync/livestore-sync/service"
+)
+
+func TestPingPong(t *testing.T) {
+	ts := newTestServer(t, Options{})
+	c := ts.dial("s", false)
+	for _, ping := range []string{`{"_tag":"Ping"}`, `{ "_tag": "Ping" }`, `{"_tag":"Ping","extra":1}`} {
+		c.send(ping)
+		c.expect(`{"_tag":"Pong"}`)
+	}
+}
+
+func TestPushThenPull(t *testing.T) {
+	ts := newTestServer(t, Options{})
+	c := ts.dial("store-a", false)
+	args := `{"id":"todo-1","text":"ünï \"quoted\"","n":1.50,"nested":{"b":[1, 2]}}`
+	c.send(pushFrame("0", "", eventJSON(1, args)))
+	c.expect(fmt.Sprintf(exitPush, "0"))
+
+	c.send(pullFrame("1", false, ""))
+	chunk := c.next()
+	if !strings.Contains(chunk, `"args":`+args+`,"seqNum":1,"parentSeqNum":0,"clientId":"client-a","sessionId":"session-a"}`) {
+		t.Errorf("args not passed through byte for byte: %s", chunk)
+	}
+	if !strings.Contains(chunk, `"pageInfo":{"_tag":"NoMore"},"backendId":"backend-store-a"}]}`) {
+		t.Errorf("unexpected chunk: %s", chunk)
+	}
+	c.send(ackFrame("1"))
+	c.expect(fmt.Sprintf(exitStream, "1"))
+}
+
+func TestPullEmptyStore(t *testing.T) {
+	ts := newTestServer(t, Options{})
+	c := ts.dial("empty", false)
+	c.send(pullFrame("0", false, ""))
+	c.expect(`{"_tag":"Chunk","requestId":"0","values":[{"batch":[],"pageInfo":{"_tag":"NoMore"},"backendId":"backend-empty"}]}`)
+	c.expectSilence(100 * time.Millisecond) // the Exit waits for the Ack
+	c.send(ackFrame("0"))
+	c.expect(fmt.Sprintf(exitStream, "0"))
+}
+
+// TestBacklogPagesWaitForAcks checks the flow control of PROTOCOL §5.3: the next Chunk, and the
+// Exit, are sent only after the client acknowledged the previous Chunk.
+func TestBacklogPagesWaitForAcks(t *testing.T) {
+	ts := newTestServer(t, Options{})
+	ts.svc.pageSize = 2
+	c := ts.dial("paged", false)
+	var events []string
+	for i := uint64(1); i <= 5; i++ {
+		events = append(events, eventJSON(i, `{}`))
+	}
+	c.send(pushFrame("0", "", events...))
+	c.expect(fmt.Sprintf(exitPush, "0"))
+
+	c.send(pullFrame("7", false, ""))
+	want := []struct {
+		seqs string
+		page string
+	}{{"[1 2]", "MoreKnown"}, {"[3 4]", "MoreKnown"}, {"[5]", "NoMore"}}
+	for _, w := range want {
+		seqs, page := chunkSeqNums(t, c.next(), "7")
+		if fmt.Sprint(seqs) != w.seqs || page != w.page {
+			t.Fatalf("chunk %v %s, want %s %s", seqs, page, w.seqs, w.page)
+		}
+		c.expectSilence(150 * time.Millisecond)
+		c.send(ackFrame("7"))
+	}
+	c.expect(fmt.Sprintf(exitStream, "7"))
+}
+
+func TestPullWithCursor(t *testing.T) {
+	ts := newTestServer(t, Options{})
+	c := ts.dial("cursor", false)
+	c.send(pushFrame("0", "", eventJSON(1, `1`), eventJSON(2, `2`), eventJSON(3, `3`)))
+	c.expect(fmt.Sprintf(exitPush, "0"))
+	c.send(pullFrame("1", false, `{"_tag":"Some","value":{"backendId":"backend-cursor","eventSequenceNumber":1}}`))
+	seqs, _ := chunkSeqNums(t, c.next(), "1")
+	if fmt.Sprint(seqs) != "[2 3]" {
+		t.Fatalf("seqNums %v", seqs)
+	}
+	c.send(ackFrame("1"))
+	c.expect(fmt.Sprintf(exitStream, "1"))
+}
+
+func TestServiceErrors(t *testing.T) {
+	ts := newTestServer(t, Options{})
+	c := ts.dial("errors", false)
+	c.send(pushFrame("0", "", eventJSON(1, `{}`)))
+	c.expect(fmt.Sprintf(exitPush, "0"))
+
+	tests := []struct {
+		name  string
+		frame string
+		want  string
+	}{
+		{
+			name:  "server ahead",
+			frame: pushFrame("1", "", strings.Replace(eventJSON(5, `{}`), `"parentSeqNum":4`, `"parentSeqNum":4`, 1)),
+			want:  `{"_tag":"Exit","requestId":"1","exit":{"_tag":"Failure","cause":{"_tag":"Fail","error":{"minimumExpectedNum":1,"providedNum":4,"_tag":"ServerAheadError"}}}}`,
+		},
+		{
+			name:  "push backend mismatch",
+			frame: pushFrame("2", "wrong-backend-id", eventJSON(2, `{}`)),
+			want:  `{"_tag":"Exit","requestId":"2","exit":{"_tag":"Failure","cause":{"_tag":"Fail","error":{"expected":"backend-errors","received":"wrong-backend-id","_tag":"BackendIdMismatchError"}}}}`,
+		},
+		{
+			name:  "pull backend mismatch",
+			frame: pullFrame("3", false, `{"_tag":"Some","value":{"backendId":"wrong-backend-id","eventSequenceNumber":1}}`),
+			want:  `{"_tag":"Exit","requestId":"3","exit":{"_tag":"Failure","cause":{"_tag":"Fail","error":{"expected":"backend-errors","received":"wrong-backend-id","_tag":"BackendIdMismatchError"}}}}`,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c.t = t
+			c.send(tt.frame)
+			c.expect(tt.want)
+		})
+	}
+}
+
+func TestOtherServiceErrorsAreUnknownErrors(t *testing.T) {
+	tests := []struct {
+		err  error
+		want string
+	}{
+		{&service.InvalidBatchError{Index: 0, SeqNum: 1, Reason: `args is not "JSON"`}, `invalid batch: event 0 (seq_num 1): args is not \"JSON\"`},
+		{&service.InvalidRequestError{Reason: "store id too long"}, "invalid request: store id too long"},
+		{&service.StorageError{Op: "append", Err: fmt.Errorf("disk full")}, "storage append: disk full"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.want, func(t *testing.T) {
+			ts := newTestServer(t, Options{})
+			ts.svc.pushErr = tt.err
+			c := ts.dial("unknown", false)
+			c.send(pushFrame("4", "", eventJSON(1, `{}`)))
+			c.expect(`{"_tag":"Exit","requestId":"4","exit":{"_tag":"Failure","cause":{"_tag":"Fail","error":{"cause":{"name":"Error","message":"` + tt.want + `"},"_tag":"UnknownError"}}}}`)
+		})
+	}
+}
+
+// TestLiveBroadcast: a live pull gets its backlog, then every later push from another socket,
+// in order and without waiting for Acks.
+func TestLiveBroadcast(t *testing.T) {
+	ts := newTestServer(t, Options{})
+	a := ts.dial("live", false)
+	b := ts.dial("live", false)
+	b.send(pushFrame("0", "", eventJSON(1, `{"n":1}`)))
+	b.expect(fmt.Sprintf(exitPush, "0"))
+
+	a.send(pullFrame("1", true, ""))
+	seqs, page := chunkSeqNums(t, a.next(), "1")
+	if fmt.Sprint(seqs) != "[1]" || page != "NoMore" {
+		t.Fatalf("backlog %v %s", seqs, page)
+	}
+	a.send(ackFrame("1"))
+
+	for i := uint64(2); i <= 4; i++ {
+		b.send(pushFrame(fmt.Sprint(i), "backend-live", eventJSON(i, fmt.Sprintf(`{"n":%d}`, i))))
+		b.expect(fmt.Sprintf(exitPush, fmt.Sprint(i)))
+	}
+	for i := uint64(2); i <= 4; i++ { // no Acks sent for these
+		seqs, page := chunkSeqNums(t, a.next(), "1")
+		if fmt.Sprint(seqs) != fmt.Sprintf("[%d]", i) || page != "NoMore" {
+			t.Fatalf("live page %v %s, want [%d] NoMore", seqs, page, i)
+		}
+	}
+	a.expectSilence(100 * time.Millisecond) // no Exit: the pull stays open
+}
+
+func TestInterrupt(t *testing.T) {
+	ts := newTestServer(t, Options{})
+	a := ts.dial("interrupt", false)
+	b := ts.dial("interrupt", false)
+	a.send(pullFrame("0", true, ""))
+	a.expect(`{"_tag":"Chunk","requestId":"0","values":[{"batch":[],"pageInfo":{"_tag":"NoMore"},"backendId":"backend-interrupt"}]}`)
+	a.send(ackFrame("0"))
+	a.send(`{"_tag":"Interrupt","requestId":"0"}`)
+	a.expect(`{"_tag":"Exit","requestId":"0","exit":{"_tag":"Failure","cause":{"_tag":"Interrupt","fiberId":{"_tag":"Runtime","id":-499,"startTimeMillis":0}}}}`)
+	if err := <-ts.svc.pullEnded; err == nil {
+		t.Errorf("interrupted pull returned nil")
+	}
+
+	b.send(pushFrame("1", "", eventJSON(1, `{}`)))
+	b.expect(fmt.Sprintf(exitPush, "1"))
+	a.expectSilence(150 * time.Millisecond)
+	a.send(ackFrame("0")) // a late Ack for the interrupted pull is ignored
+	a.ping()
+}
+
+// TestInterruptWhileWaitingForAck interrupts a pull blocked on the Ack of a backlog page.
+func TestInterruptWhileWaitingForAck(t *testing.T) {
+	ts := newTestServer(t, Options{})
+	ts.svc.pageSize = 1
+	c := ts.dial("interrupt-ack", false)
+	c.send(pushFrame("0", "", eventJSON(1, `{}`), eventJSON(2, `{}`)))
+	c.expect(fmt.Sprintf(exitPush, "0"))
+	c.send(pullFrame("1", false, ""))
+	chunkSeqNums(t, c.next(), "1")
+	c.send(`{"_tag":"Interrupt","requestId":"1"}`)
+	c.expect(`{"_tag":"Exit","requestId":"1","exit":{"_tag":"Failure","cause":{"_tag":"Interrupt","fiberId":{"_tag":"Runtime","id":-499,"startTimeMillis":0}}}}`)
+	c.expectSilence(100 * time.Millisecond)
+}
+
+func TestProtocolErrors(t *testing.T) {
+	tests := []struct {
+		name  string
+		frame string
+		want  string // exact frame, or prefix when it ends with "…"
+	}{
+		{"unknown rpc tag", `{"_tag":"Request","id":"0","tag":"SyncWsRpc.Nope","payload":{"storeId":"x"},"headers":[]}`,
+			`{"_tag":"Defect","defect":"Unknown request tag: SyncWsRpc.Nope"}`},
+		{"unknown message tag", `{"_tag":"Hello"}`, `{"_tag":"Defect","defect":"Unknown request tag: Hello"}`},
+		{"not an object", `[1,2]`, `{"_tag":"Defect","defect":"Unknown request tag: undefined"}`},
+		{"non-JSON", `this is not json`, `{"_tag":"Defect","defect":{"name":"SyntaxError","message":"…`},
+		{"non-numeric id", `{"_tag":"Request","id":"abc","tag":"SyncWsRpc.Pull","payload":{"storeId":"x","cursor":{"_tag":"None"},"live":false},"headers":[]}`,
+			`{"_tag":"Defect","defect":"Invalid request id: abc"}`},
+		{"numeric id", `{"_tag":"Request","id":5,"tag":"SyncWsRpc.Pull","payload":{"storeId":"x","cursor":{"_tag":"None"},"live":false},"headers":[]}`,
+			`{"_tag":"Defect","defect":"Invalid request id: 5"}`},
+		{"missing live", `{"_tag":"Request","id":"1","tag":"SyncWsRpc.Pull","payload":{"storeId":"x","cursor":{"_tag":"None"}},"headers":[]}`,
+			`{"_tag":"Exit","requestId":"1","exit":{"_tag":"Failure","cause":{"_tag":"Die","defect":"invalid SyncWsRpc.Pull payload: [\"live\"]: is missing"}}}`},
+		{"fractional seqNum", pushFrame("5", "", eventJSON(1, `{}`)[:0]+`{"name":"e","args":{},"seqNum":1.5,"parentSeqNum":0,"clientId":"c","sessionId":"s"}`),
+			`{"_tag":"Exit","requestId":"5","exit":{"_tag":"Failure","cause":{"_tag":"Die","defect":"invalid SyncWsRpc.Push payload: [\"batch\"][0][\"seqNum\"]: expected an integer, actual 1.5"}}}`},
+	}
+	ts := newTestServer(t, Options{})
+	c := ts.dial("protocol", false)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c.t = t
+			c.send(tt.frame)
+			got := c.next()
+			if prefix, ok := strings.CutSuffix(tt.want, "…"); ok {
+				if !strings.HasPrefix(got, prefix) {
+					t.Fatalf("got %s, want prefix %s", got, prefix)
+				}
+			} else if got != tt.want {
+				t.Fatalf("frame:\n got: %s\nwant: %s", got, tt.want)
+			}
+			c.ping() // the socket keeps working
+		})
+	}
+}
+
+func TestUnknownAckAndInterruptAreIgnored(t *testing.T) {
+	ts := newTestServer(t, Options{})
+	c := ts.dial("ignored", false)
+	c.send(`{"_tag":"Ack","requestId":"77"}`)
+	c.send(`{"_tag":"Interrupt","requestId":"78"}`)
+	c.send(`{"_tag":"Ack","requestId":"x"}`)
+	c.send(`{"_tag":"Eof"}`)
+	c.expectSilence(150 * time.Millisecond)
+	c.ping()
+	c.send(pullFrame("0", false, ""))
+	chunkSeqNums(t, c.next(), "0")
+}
+
+func TestDuplicateRequestID(t *testing.T) {
+	ts := newTestServer(t, Options{})
+	c := ts.dial("dup", false)
+	c.send(pullFrame("3", true, ""))
+	chunkSeqNums(t, c.next(), "3")
+	c.send(pullFrame("3", true, ""))
+	c.expect(`{"_tag":"Exit","requestId":"3","exit":{"_tag":"Failure","cause":{"_tag":"Die","defect":"request id 3 is already in use by a running request"}}}`)
+}
+
+func TestMaxRequestsPerSocket(t *testing.T) {
+	ts := newTestServer(t, Options{MaxRequestsPerSocket: 2})
+	c := ts.dial("max", false)
+	for _, id := range []string{"0", "1"} {
+		c.send(pullFrame(id, true, ""))
+		chunkSeqNums(t, c.next(), id)
+		c.send(ackFrame(id))
+	}
+	c.send(pullFrame("2", true, ""))
+	c.expect(`{"_tag":"Exit","requestId":"2","exit":{"_tag":"Failure","cause":{"_tag":"Fail","error":{"cause":{"name":"Error","message":"too many concurrent requests on this socket (limit 2)"},"_tag":"UnknownError"}}}}`)
+}
+
+func TestOversizedFrameClosesOnlyThatSocket(t *testing.T) {
+	ts := newTestServer(t, Options{ReadLimit: 1024})
+	big := ts.dial("big", false)
+	other := ts.dial("big", false)
+	big.send(pushFrame("0", "", eventJSON(1, `"`+strings.Repeat("x", 2000)+`"`)))
+	ce := big.closeError(5 * time.Second)
+	if ce.Code != websocket.StatusMessageTooBig || ce.Reason != "message too big: limit is 1024 bytes" {
+		t.Fatalf("close %v", ce)
+	}
+	other.ping()
+	// A frame of exactly the limit is accepted.
+	exact := `{"_tag":"Ping"}` + strings.Repeat(" ", 1024-len(`{"_tag":"Ping"}`))
+	other.send(exact)
+	other.expect(`{"_tag":"Pong"}`)
+}
+
+// TestSlowConsumerIsClosed: a client that stops reading while live pages keep coming is closed
+// with 1013 once its outgoing queue is full; the service is never blocked.
+func TestSlowConsumerIsClosed(t *testing.T) {
+	ts := newTestServer(t, Options{OutgoingQueueFrames: 4, OutgoingQueueBytes: 256 << 10})
+	slow := ts.dial("slow", true)
+	pusher := ts.dial("slow", false)
+	slow.send(pullFrame("0", true, ""))
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, data, err := slow.ws.Read(ctx); err != nil || !strings.HasPrefix(string(data), `{"_tag":"Chunk"`) {
+		t.Fatalf("backlog: %s %v", data, err)
+	}
+	slow.send(ackFrame("0"))
+
+	args := `"` + strings.Repeat("x", 128<<10) + `"`
+	var ended error
+	for i := uint64(1); ended == nil; i++ {
+		if i > 1000 {
+			t.Fatal("the slow socket was never closed")
+		}
+		pusher.send(pushFrame(fmt.Sprint(i), "", eventJSON(i, args)))
+		pusher.expect(fmt.Sprintf(exitPush, fmt.Sprint(i)))
+		select {
+		case ended = <-ts.svc.pullEnded:
+		default:
+		}
+	}
+	slow.startReading()
+	if ce := slow.closeError(10 * time.Second); ce.Code != websocket.StatusTryAgainLater || ce.Reason != closeSlowConsumer.reason {
+		t.Fatalf("close %v", ce)
+	}
+	pusher.ping()
+}
+
+func TestLivePullBehindClosesSocket(t *testing.T) {
+	ts := newTestServer(t, Options{})
+	c := ts.dial("behind", false)
+	c.send(pullFrame("0", true, ""))
+	chunkSeqNums(t, c.next(), "0")
+	c.send(ackFrame("0"))
+	waitFor(t, func() bool { return ts.svc.liveSubscribers("behind") == 1 })
+	ts.svc.makeBehind("behind")
+	if ce := c.closeError(5 * time.Second); ce.Code != websocket.StatusTryAgainLater || ce.Reason != closeLivePullBehind.reason {
+		t.Fatalf("close %v", ce)
+	}
+}
+
+func TestIdleTimeout(t *testing.T) {
+	ts := newTestServer(t, Options{IdleTimeout: 300 * time.Millisecond})
+	idle := ts.dial("idle", false)
+	busy := ts.dial("idle", false)
+	start := time.Now()
+	for time.Since(start) < 700*time.Millisecond {
+		busy.ping()
+		time.Sleep(100 * time.Millisecond)
+	}
+	ce := idle.closeError(5 * time.Second)
+	if ce.Code != websocket.StatusPolicyViolation || !strings.HasPrefix(ce.Reason, "idle timeout") {
+		t.Fatalf("close %v", ce)
+	}
+	busy.ping()
+}
+
+func TestShutdown(t *testing.T) {
+	ts := newTestServer(t, Options{})
+	a := ts.dial("shutdown", false)
+	b := ts.dial("shutdown", false)
+	a.send(pullFrame("0", true, ""))
+	chunkSeqNums(t, a.next(), "0")
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := ts.bridge.Shutdown(ctx); err != nil {
+		t.Fatalf("shutdown: %v", err)
+	}
+	for _, c := range []*testClient{a, b} {
+		if ce := c.closeError(5 * time.Second); ce.Code != websocket.StatusServiceRestart {
+			t.Fatalf("close %v", ce)
+		}
+	}
+	if _, _, err := websocket.Dial(ctx, ts.wsURL("shutdown"), nil); err == nil || !strings.Contains(err.Error(), "503") {
+		t.Fatalf("dial after shutdown: %v", err)
+	}
+}
+
+func TestServiceClosedClosesSocket(t *testing.T) {
+	for _, err := range []error{service.ErrClosed, fmt.Errorf("lock store: %w", context.Canceled)} {
+		t.Run(err.Error(), func(t *testing.T) {
+			ts := newTestServer(t, Options{})
+			ts.svc.pushErr = err
+			c := ts.dial("closed", false)
+			c.send(pushFrame("0", "", eventJSON(1, `{}`)))
+			if ce := c.closeError(5 * time.Second); ce.Code != websocket.StatusServiceRestart || ce.Reason != closeServiceClosed.reason {
+				t.Fatalf("close %v", ce)
+			}
+		})
+	}
+}
+
+// TestCloseFreesEverything: closing sockets ends their pulls and every goroutine the bridge
+// started for them.
+func TestCloseFreesEverything(t *testing.T) {
+	before := runtime.NumGoroutine()
+	func() {
+		ts := newTestServer(t, Options{})
+		ts.svc.pageSize = 1
+		a := ts.dial("free", false)
+		a.send(pushFrame("0", "", eventJSON(1, `{}`), eventJSON(2, `{}`)))
+		a.expect(fmt.Sprintf(exitPush, "0"))
+		for _, id := range []string{"1", "2", "3"} {
+			a.send(pullFrame(id, true, ""))
+		}
+		// Pull 1 waits for an Ack; 2 and 3 are live once both their pages are acknowledged.
+		for acked := 0; acked < 4; {
+			f := a.next()
+			for _, id := range []string{"2", "3"} {
+				if strings.HasPrefix(f, `{"_tag":"Chunk","requestId":"`+id+`"`) {
+					a.send(ackFrame(id))
+					acked++
+				}
+			}
+		}
+		waitFor(t, func() bool { return ts.svc.liveSubscribers("free") >= 2 })
+		if err := a.ws.Close(websocket.StatusNormalClosure, ""); err != nil {
+			t.Logf("client close: %v", err)
+		}
+		for range 3 {
+			select {
+			case <-ts.svc.pullEnded:
+			case <-time.After(5 * time.Second):
+				t.Fatal("pulls of a closed socket still running")
+			}
+		}
+		waitFor(t, func() bool {
+			ts.bridge.mu.Lock()
+			defer ts.bridge.mu.Unlock()
+			return len(ts.bridge.conns) == 0
+		})
+		ts.srv.Close()
+	}()
+	if leaked := waitForBridgeGoroutines(5 * time.Second); leaked != "" {
+		t.Fatalf("bridge goroutines still running:\n%s", leaked)
+	}
+	waitFor(t, func() bool { return runtime.NumGoroutine() <= before })
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<20)
+			t.Fatalf("condition not met within 5s; goroutines:\n%s", buf[:runtime.Stack(buf, true)])
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestExitAfterLiveChunks checks the reference's order (order.go): on the pusher's socket the
+// live Chunk of a push comes before the push's Exit, and the Chunk of the push that moved the
+// head comes before a ServerAheadError, even when the service delivers live pages late.
+func TestExitAfterLiveChunks(t *testing.T) {
+	ts := newTestServer(t, Options{})
+	ts.svc.liveDelay = 100 * time.Millisecond
+	a := ts.dial("order", false)
+	b := ts.dial("order", false)
+	a.send(pullFrame("0", true, ""))
+	chunkSeqNums(t, a.next(), "0")
+	a.send(ackFrame("0"))
+	waitFor(t, func() bool { return ts.svc.liveSubscribers("order") == 1 })
+
+	a.send(pushFrame("1", "", eventJSON(1, `{}`)))
+	if seqs, _ := chunkSeqNums(t, a.next(), "0"); fmt.Sprint(seqs) != "[1]" {
+		t.Fatalf("seqNums %v", seqs)
+	}
+	a.expect(fmt.Sprintf(exitPush, "1"))
+
+	b.send(pushFrame("2", "", eventJSON(2, `{}`)))
+	b.expect(fmt.Sprintf(exitPush, "2")) // b has no live pull: no wait
+	a.send(pushFrame("3", "", eventJSON(2, `{}`)))
+	if seqs, _ := chunkSeqNums(t, a.next(), "0"); fmt.Sprint(seqs) != "[2]" {
+		t.Fatalf("seqNums %v", seqs)
+	}
+	a.expect(`{"_tag":"Exit","requestId":"3","exit":{"_tag":"Failure","cause":{"_tag":"Fail","error":{"minimumExpectedNum":2,"providedNum":1,"_tag":"ServerAheadError"}}}}`)
+}
+
+// TestExitWaitIsBounded: a live pull that does not deliver holds a push's Exit back for at most
+// PushExitDelay.
+func TestExitWaitIsBounded(t *testing.T) {
+	ts := newTestServer(t, Options{PushExitDelay: 50 * time.Millisecond})
+	ts.svc.liveDelay = 400 * time.Millisecond
+	a := ts.dial("bounded", false)
+	a.send(pullFrame("0", true, ""))
+	chunkSeqNums(t, a.next(), "0")
+	a.send(ackFrame("0"))
+	waitFor(t, func() bool { return ts.svc.liveSubscribers("bounded") == 1 })
+	start := time.Now()
+	a.send(pushFrame("1", "", eventJSON(1, `{}`)))
+	a.expect(fmt.Sprintf(exitPush, "1"))
+	if d := time.Since(start); d < 40*time.Millisecond || d > 350*time.Millisecond {
+		t.Errorf("Exit after %s", d)
+	}
+	chunkSeqNums(t, a.next(), "0")
+}

@@ -1,0 +1,145 @@
+package service
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Push outcomes, the values of the "outcome" label of the push metrics.
+const (
+	OutcomeOK          = "ok"           // stored (or an identical retry, acknowledged)
+	OutcomeServerAhead = "server_ahead" // the batch does not start at the store's head
+	OutcomeMismatch    = "mismatch"     // the request's backend id is not the store's
+	OutcomeRejected    = "rejected"     // refused by a hook or authorization
+	OutcomeInvalid     = "invalid"      // malformed request or batch, or over a limit
+	OutcomeError       = "error"        // storage failure, shutdown, cancelled
+)
+
+// Metrics are the service's Prometheus metrics. A nil *Metrics records nothing.
+type Metrics struct {
+	pushes        *prometheus.CounterVec
+	pushedEvents  *prometheus.CounterVec
+	pushDuration  prometheus.Histogram
+	pullPages     prometheus.Counter
+	pullEvents    prometheus.Counter
+	pullBytes     prometheus.Counter
+	livePulls     prometheus.Gauge
+	liveLag       prometheus.Histogram
+	slowConsumers prometheus.Counter
+	storesOpen    prometheus.Gauge
+	connections   *prometheus.GaugeVec
+}
+
+// NewMetrics creates the service's metrics and registers them with reg.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		pushes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "livestore_sync_pushes_total", Help: "Push requests, by outcome.",
+		}, []string{"outcome"}),
+		pushedEvents: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "livestore_sync_pushed_events_total", Help: "Events in push requests, by outcome of the push.",
+		}, []string{"outcome"}),
+		pushDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "livestore_sync_push_duration_seconds",
+			Help:    "Time to handle a successful push, including waiting for the store and the disk sync.",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 2.5, 12), // 100µs … ~2.4s
+		}),
+		pullPages: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "livestore_sync_pull_pages_total", Help: "Pull pages sent, backlog and live.",
+		}),
+		pullEvents: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "livestore_sync_pull_events_total", Help: "Events sent in pull pages.",
+		}),
+		pullBytes: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "livestore_sync_pull_bytes_total", Help: "Bytes of events sent in pull pages, in LiveStore's JSON encoding.",
+		}),
+		livePulls: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "livestore_sync_live_pulls", Help: "Live pulls open.",
+		}),
+		liveLag: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "livestore_sync_live_delivery_lag_seconds",
+			Help:    "Time from a push being stored to its page being handed to a live pull's transport.",
+			Buckets: prometheus.ExponentialBuckets(0.00005, 3, 12), // 50µs … ~9s
+		}),
+		slowConsumers: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "livestore_sync_slow_consumers_dropped_total", Help: "Live pulls ended because they fell behind.",
+		}),
+		storesOpen: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "livestore_sync_stores_open", Help: "Stores held in memory since the server started.",
+		}),
+		connections: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "livestore_sync_connections",
+			Help: "Open connections by transport: WebSockets (ws), HTTP bridge requests (http), " +
+				"Connect/gRPC/gRPC-Web calls in progress (connect, grpc, grpcweb).",
+		}, []string{"transport"}),
+	}
+	reg.MustRegister(m.pushes, m.pushedEvents, m.pushDuration, m.pullPages, m.pullEvents, m.pullBytes,
+		m.livePulls, m.liveLag, m.slowConsumers, m.storesOpen, m.connections)
+	return m
+}
+
+func (m *Metrics) push(outcome string, events int, d time.Duration) {
+	if m == nil {
+		return
+	}
+	m.pushes.WithLabelValues(outcome).Inc()
+	m.pushedEvents.WithLabelValues(outcome).Add(float64(events))
+	if outcome == OutcomeOK {
+		m.pushDuration.Observe(d.Seconds())
+	}
+}
+
+func (m *Metrics) page(events, bytes int) {
+	if m == nil {
+		return
+	}
+	m.pullPages.Inc()
+	m.pullEvents.Add(float64(events))
+	m.pullBytes.Add(float64(bytes))
+}
+
+func (m *Metrics) liveDelivered(committed time.Time) {
+	if m != nil {
+		m.liveLag.Observe(time.Since(committed).Seconds())
+	}
+}
+
+func (m *Metrics) livePullStarted() {
+	if m != nil {
+		m.livePulls.Inc()
+	}
+}
+
+func (m *Metrics) livePullEnded() {
+	if m != nil {
+		m.livePulls.Dec()
+	}
+}
+
+func (m *Metrics) slowConsumerDropped() {
+	if m != nil {
+		m.slowConsumers.Inc()
+	}
+}
+
+func (m *Metrics) storeOpened() {
+	if m != nil {
+		m.storesOpen.Inc()
+	}
+}
+
+// ConnectionOpened counts a connection of a transport ("ws", "http", "connect", "grpc",
+// "grpcweb") as open. Transports call it; pair it with ConnectionClosed.
+func (m *Metrics) ConnectionOpened(transport string) {
+	if m != nil {
+		m.connections.WithLabelValues(transport).Inc()
+	}
+}
+
+// ConnectionClosed counts a connection of a transport as closed.
+func (m *Metrics) ConnectionClosed(transport string) {
+	if m != nil {
+		m.connections.WithLabelValues(transport).Dec()
+	}
+}
