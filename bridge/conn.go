@@ -60,6 +60,13 @@ func newConn(b *Bridge, ws *websocket.Conn, sr syncRequest) *wsConn {
 // serve runs the socket until it is closed, by either side, and everything it started has
 // ended: requests, the writer and the close handshake.
 func (c *wsConn) serve() {
+	start := time.Now()
+	c.b.opts.Metrics.ConnectionOpened("ws")
+	c.log.Info("livestore websocket: open")
+	defer func() {
+		c.b.opts.Metrics.ConnectionClosed("ws")
+		c.log.Info("livestore websocket: closed", "duration", time.Since(start).Round(time.Millisecond))
+	}()
 	// Frames larger than the limit are detected by readLoop itself (to close with a clear
 	// reason); the library's own limit is only a backstop above it.
 	c.ws.SetReadLimit(c.b.opts.ReadLimit + 1)

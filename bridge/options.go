@@ -1,6 +1,7 @@
 package bridge
 
 import (
+	"github.com/livestore-sync/livestore-sync/service"
 	"log/slog"
 	"time"
 )
@@ -18,8 +19,9 @@ const (
 	// DefaultWriteTimeout bounds the time to write one frame to the socket.
 	DefaultWriteTimeout = 30 * time.Second
 	// DefaultIdleTimeout is how long a socket may stay silent before it is considered dead. The
-	// LiveStore client sends a Ping every 10 s, so this is three missed Pings.
-	DefaultIdleTimeout = 30 * time.Second
+	// LiveStore client sends a Ping every 10 s, but browsers throttle the timers of background
+	// tabs to about once a minute, so this leaves room for one throttled Ping to be late.
+	DefaultIdleTimeout = 90 * time.Second
 	// DefaultPushExitDelay bounds how long a push's Exit waits for the live pulls of its socket
 	// to send the pushed events first (order.go).
 	DefaultPushExitDelay = time.Second
@@ -70,9 +72,13 @@ type Options struct {
 	// to OPTIONS, 400 and 426 responses, and answers OPTIONS like any other non-sync request.
 	DisableCORS bool
 
-	// Logger receives one line per socket closed by the server, and unexpected errors.
-	// Default slog.Default().
+	// Logger receives one line per socket opened and closed (with its store id, and the code
+	// and reason when the server closes it), and unexpected errors. Payloads and headers are
+	// never logged. Default slog.Default().
 	Logger *slog.Logger
+
+	// Metrics counts open sockets (transport "ws"); nil counts nothing.
+	Metrics *service.Metrics
 }
 
 func (o Options) withDefaults() Options {

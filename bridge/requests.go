@@ -204,11 +204,6 @@ func (c *wsConn) endRequest(r *request, err error, success exit) {
 		c.send(appendExit(nil, r.id, exitClientInterrupt))
 	case err == nil:
 		c.send(appendExit(nil, r.id, success))
-	case errors.Is(err, context.Canceled):
-		// Neither the client nor the socket cancelled the request (both are handled above), so
-		// the service's own context ended: it is shutting down. (The service returns ErrClosed
-		// for most, but not all, requests caught by its shutdown.)
-		c.closeWith(closeServiceClosed)
 	default:
 		e, cr := exitForError(err)
 		if cr != nil {

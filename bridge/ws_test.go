@@ -388,7 +388,7 @@ func TestShutdown(t *testing.T) {
 }
 
 func TestServiceClosedClosesSocket(t *testing.T) {
-	for _, err := range []error{service.ErrClosed, fmt.Errorf("lock store: %w", context.Canceled)} {
+	for _, err := range []error{service.ErrClosed, fmt.Errorf("pull: %w", service.ErrClosed)} {
 		t.Run(err.Error(), func(t *testing.T) {
 			ts := newTestServer(t, Options{})
 			ts.svc.pushErr = err

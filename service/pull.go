@@ -35,7 +35,7 @@ func (s *Service) Pull(ctx context.Context, req *syncv1.PullRequest, send func(*
 
 	st := s.store(req.GetStoreId())
 	if err := st.lock(ctx); err != nil {
-		return err
+		return s.ended(ctx)
 	}
 	err := s.load(st, true)
 	info := st.info
@@ -66,7 +66,7 @@ func (s *Service) sendLive(ctx context.Context, st *store, backendID string, aft
 	var sub *subscription
 	for sub == nil {
 		if err := st.lock(ctx); err != nil {
-			return err
+			return s.ended(ctx)
 		}
 		switch {
 		case !st.loaded: // deleted since the backlog was read
@@ -109,10 +109,7 @@ func (s *Service) sendLive(ctx context.Context, st *store, backendID string, aft
 				}
 			}
 		case <-ctx.Done():
-			if s.ctx.Err() != nil {
-				return ErrClosed
-			}
-			return ctx.Err()
+			return s.ended(ctx)
 		}
 	}
 }
@@ -158,11 +155,8 @@ func (s *Service) sendBacklog(ctx context.Context, storeID, backendID string, af
 		sent      uint64
 	)
 	for sent < total {
-		if err := ctx.Err(); err != nil {
-			if s.ctx.Err() != nil {
-				return ErrClosed
-			}
-			return err
+		if ctx.Err() != nil {
+			return s.ended(ctx)
 		}
 		if len(buf) < s.limits.PageEvents && !exhausted {
 			want := s.limits.PageEvents - len(buf)
@@ -252,4 +246,13 @@ func recordEvent(r *storage.Record) *syncv1.Event {
 // recordSize is the size of the record in a page, as eventjson.PulledEventSize measures it.
 func recordSize(r *storage.Record) int {
 	return eventjson.PulledEventSizeOf(r.Name, r.Args, r.ClientID, r.SessionID, r.SeqNum, r.ParentSeqNum)
+}
+
+// ended returns why the pull's ctx ended: ErrClosed when the service is shutting down, else the
+// caller's cancellation.
+func (s *Service) ended(ctx context.Context) error {
+	if s.ctx.Err() != nil {
+		return ErrClosed
+	}
+	return ctx.Err()
 }

@@ -155,7 +155,7 @@ func serve(args []string, stderr io.Writer) error {
 
 	s := &server{
 		svc:    svc,
-		bridge: bridge.New(svc, bridge.Options{Logger: log}),
+		bridge: bridge.New(svc, bridge.Options{Logger: log, Metrics: metrics}),
 		health: grpchealth.NewStaticChecker(syncv1connect.SyncServiceName),
 		log:    log,
 	}
