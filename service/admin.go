@@ -35,18 +35,11 @@ func (s *Service) ListStores(ctx context.Context, after string, limit int) ([]st
 // GetStore returns a store's metadata, or ErrStoreNotFound. Unlike a pull, it never creates the
 // store.
 func (s *Service) GetStore(ctx context.Context, storeID string) (storage.StoreInfo, error) {
-	if err := s.begin(); err != nil {
+	st, release, err := s.lockStore(ctx, storeID)
+	if err != nil {
 		return storage.StoreInfo{}, err
 	}
-	defer s.inflight.Done()
-	if err := s.checkStoreID(storeID); err != nil {
-		return storage.StoreInfo{}, err
-	}
-	st := s.store(storeID)
-	if err := st.lock(ctx); err != nil {
-		return storage.StoreInfo{}, err
-	}
-	defer st.unlock()
+	defer release()
 	if err := s.loadExisting(st); err != nil {
 		return storage.StoreInfo{}, err
 	}
@@ -56,18 +49,11 @@ func (s *Service) GetStore(ctx context.Context, storeID string) (storage.StoreIn
 // ResetStore drops all of a store's events and gives it a new backend id, so that clients that
 // synced with the old one get a *BackendIDMismatchError. Its live pulls end with that error.
 func (s *Service) ResetStore(ctx context.Context, storeID string) (storage.StoreInfo, error) {
-	if err := s.begin(); err != nil {
+	st, release, err := s.lockStore(ctx, storeID)
+	if err != nil {
 		return storage.StoreInfo{}, err
 	}
-	defer s.inflight.Done()
-	if err := s.checkStoreID(storeID); err != nil {
-		return storage.StoreInfo{}, err
-	}
-	st := s.store(storeID)
-	if err := st.lock(ctx); err != nil {
-		return storage.StoreInfo{}, err
-	}
-	defer st.unlock()
+	defer release()
 	if err := s.loadExisting(st); err != nil {
 		return storage.StoreInfo{}, err
 	}
@@ -87,18 +73,11 @@ func (s *Service) ResetStore(ctx context.Context, storeID string) (storage.Store
 // DeleteStore removes a store and all its events; its live pulls end with ErrStoreDeleted. The
 // next push or pull of the store id creates it anew. Deleting a missing store is not an error.
 func (s *Service) DeleteStore(ctx context.Context, storeID string) error {
-	if err := s.begin(); err != nil {
+	st, release, err := s.lockStore(ctx, storeID)
+	if err != nil {
 		return err
 	}
-	defer s.inflight.Done()
-	if err := s.checkStoreID(storeID); err != nil {
-		return err
-	}
-	st := s.store(storeID)
-	if err := st.lock(ctx); err != nil {
-		return err
-	}
-	defer st.unlock()
+	defer release()
 	st.loaded = false
 	if err := s.engine.DeleteStore(storeID); err != nil {
 		return &StorageError{Op: "delete store", Err: err}
@@ -144,6 +123,24 @@ func (s *Service) Backup(ctx context.Context, dir string) (string, uint64, error
 		return abs, 0, fmt.Errorf("measure backup %s: %w", abs, err)
 	}
 	return abs, size, nil
+}
+
+// lockStore registers an admin request for a valid store id and takes the store's lock. release
+// undoes both.
+func (s *Service) lockStore(ctx context.Context, storeID string) (st *store, release func(), err error) {
+	if err := s.begin(); err != nil {
+		return nil, nil, err
+	}
+	if err := s.checkStoreID(storeID); err != nil {
+		s.inflight.Done()
+		return nil, nil, err
+	}
+	st = s.store(storeID)
+	if err := st.lock(ctx); err != nil {
+		s.inflight.Done()
+		return nil, nil, err
+	}
+	return st, func() { st.unlock(); s.inflight.Done() }, nil
 }
 
 // loadExisting loads a store's metadata into st, returning ErrStoreNotFound for a missing store.
