@@ -11,7 +11,9 @@
 // socket concurrently, gates each pull's backlog pages on the client's Acks, forwards live pages
 // without waiting, keeps the reference's order between live Chunks and push Exits, and protects
 // the server with a read limit, a bounded outgoing queue, an idle timeout and a per-socket
-// request limit. The HTTP transport (http.go) is not implemented yet.
+// request limit. The HTTP transport (http.go) runs the one request of each body (non-live pulls
+// only; the client polls) and answers with the JSON array of all its messages, gzipped when the
+// client allows it, within a body limit and a request timeout.
 //
 // The wire protocol is described in the project's PROTOCOL.md; every deliberate difference from
 // the reference server is documented where it is implemented.

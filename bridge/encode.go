@@ -55,7 +55,7 @@ var (
 	exitStreamSuccess = exit(`{"_tag":"Success"}`)
 	// exitPushSuccess ends a Push: the PushAck {}.
 	exitPushSuccess = exit(`{"_tag":"Success","value":{}}`)
-	// exitPingSuccess ends an HTTP Ping (for the HTTP transport, not implemented yet).
+	// exitPingSuccess ends an HTTP Ping.
 	exitPingSuccess = exit(`{"_tag":"Success","value":{"_tag":"SyncMessage.Pong"}}`)
 	// exitClientInterrupt ends a request the client interrupted: the minimal form of the cause
 	// the reference sends (it sends a tree of Sequential/Empty/Interrupt nodes, all with this
@@ -111,3 +111,15 @@ func appendDefectMessage(dst []byte, d defect) []byte {
 
 // pongMessage answers a Ping.
 var pongMessage = []byte(`{"_tag":"Pong"}`)
+
+// appendMessages appends the JSON array of msgs: the body of an HTTP transport response.
+func appendMessages(dst []byte, msgs ...[]byte) []byte {
+	dst = append(dst, '[')
+	for i, m := range msgs {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = append(dst, m...)
+	}
+	return append(dst, ']')
+}

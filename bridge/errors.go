@@ -24,26 +24,36 @@ var (
 	closeIdle           = closeRequest{websocket.StatusPolicyViolation, "idle timeout: no frame received"}
 )
 
-// exitForError maps an error of the service to the Exit that ends the request, or to a close of
-// the whole socket:
+// exitForError maps an error of the service to the Exit that ends a WebSocket request, or to a
+// close of the whole socket:
 //
-//   - *service.ServerAheadError, *service.BackendIDMismatchError: their typed LiveStore errors;
 //   - service.ErrLivePullBehind: close 1013, so the client reconnects and pulls from where it is;
 //   - service.ErrClosed: close 1012 (service restart);
-//   - anything else (InvalidBatchError, InvalidRequestError, StorageError, …): an UnknownError
-//     with the error's message, which both LiveStore RPCs declare.
+//   - anything else: the Exit of errorExit.
 func exitForError(err error) (exit, *closeRequest) {
-	var ahead *service.ServerAheadError
-	var mismatch *service.BackendIDMismatchError
 	switch {
-	case errors.As(err, &ahead):
-		return exitFail(appendServerAheadError(nil, ahead.MinimumExpectedNum, ahead.ProvidedNum)), nil
-	case errors.As(err, &mismatch):
-		return exitFail(appendBackendIDMismatchError(nil, mismatch.Expected, mismatch.Received)), nil
 	case errors.Is(err, service.ErrLivePullBehind):
 		return nil, &closeLivePullBehind
 	case errors.Is(err, service.ErrClosed):
 		return nil, &closeServiceClosed
 	}
-	return exitFail(appendUnknownError(nil, err.Error())), nil
+	return errorExit(err), nil
+}
+
+// errorExit maps an error of the service to the failed Exit that ends its request, for every
+// transport:
+//
+//   - *service.ServerAheadError, *service.BackendIDMismatchError: their typed LiveStore errors;
+//   - anything else (InvalidBatchError, InvalidRequestError, StorageError, ErrClosed, …): an
+//     UnknownError with the error's message, which every LiveStore RPC declares.
+func errorExit(err error) exit {
+	var ahead *service.ServerAheadError
+	var mismatch *service.BackendIDMismatchError
+	switch {
+	case errors.As(err, &ahead):
+		return exitFail(appendServerAheadError(nil, ahead.MinimumExpectedNum, ahead.ProvidedNum))
+	case errors.As(err, &mismatch):
+		return exitFail(appendBackendIDMismatchError(nil, mismatch.Expected, mismatch.Received))
+	}
+	return exitFail(appendUnknownError(nil, err.Error()))
 }

@@ -23,6 +23,14 @@ type fakeService struct {
 	pushErr error
 	// liveDelay delays the delivery of every live page.
 	liveDelay time.Duration
+	// pingErr, when set, fails every ping with this error.
+	pingErr error
+	// callDelay, when set, makes Push, Ping and the start of Pull wait this long or until their
+	// context ends (then they return its error).
+	callDelay time.Duration
+	// calls receives the context error of every Push, Ping and Pull call when it returns (nil
+	// when it was not cancelled); buffered, dropped when full.
+	calls chan error
 
 	mu     sync.Mutex
 	stores map[string]*fakeStore
@@ -46,7 +54,7 @@ type fakeSub struct {
 func (s *fakeSub) markBehind() { s.behindOnce.Do(func() { close(s.behind) }) }
 
 func newFakeService() *fakeService {
-	return &fakeService{pageSize: 100, liveBuffer: 1024, stores: map[string]*fakeStore{}, pullEnded: make(chan error, 1024)}
+	return &fakeService{pageSize: 100, liveBuffer: 1024, stores: map[string]*fakeStore{}, pullEnded: make(chan error, 1024), calls: make(chan error, 1024)}
 }
 
 func (f *fakeService) store(id string) *fakeStore {
@@ -65,7 +73,42 @@ func (st *fakeStore) head() uint64 {
 	return st.events[len(st.events)-1].GetEvent().GetSeqNum()
 }
 
+// delay waits callDelay or until ctx ends.
+func (f *fakeService) delay(ctx context.Context) error {
+	if f.callDelay <= 0 {
+		return nil
+	}
+	t := time.NewTimer(f.callDelay)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// callEnded reports the end of a call on f.calls.
+func (f *fakeService) callEnded(ctx context.Context) {
+	select {
+	case f.calls <- ctx.Err():
+	default:
+	}
+}
+
+func (f *fakeService) Ping(ctx context.Context, req *syncv1.PingRequest) error {
+	defer f.callEnded(ctx)
+	if err := f.delay(ctx); err != nil {
+		return err
+	}
+	return f.pingErr
+}
+
 func (f *fakeService) Push(ctx context.Context, req *syncv1.PushRequest) error {
+	defer f.callEnded(ctx)
+	if err := f.delay(ctx); err != nil {
+		return err
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	st := f.store(req.GetStoreId())
@@ -100,6 +143,10 @@ func (f *fakeService) Push(ctx context.Context, req *syncv1.PushRequest) error {
 
 func (f *fakeService) Pull(ctx context.Context, req *syncv1.PullRequest, send func(*syncv1.PullResponse) error) (err error) {
 	defer func() { f.pullEnded <- err }()
+	defer f.callEnded(ctx)
+	if err := f.delay(ctx); err != nil {
+		return err
+	}
 	f.mu.Lock()
 	st := f.store(req.GetStoreId())
 	if c := req.GetCursor(); c != nil && c.GetBackendId() != "" && c.GetBackendId() != st.backendID {

@@ -30,18 +30,17 @@ func New(svc SyncService, opts Options) *Bridge {
 
 // Responses of the reference worker (PROTOCOL §1.1).
 const (
-	infoText               = "Info: Sync backend endpoint for @livestore/sync-cf."
-	invalidPathText        = "Invalid path"
-	upgradeExpected        = "Durable Object expected Upgrade: websocket"
-	shuttingDownText       = "Server is shutting down"
-	httpNotImplementedText = "LiveStore's HTTP sync transport (transport=http) is not supported by this server yet; use the WebSocket transport (makeWsSync from @livestore/sync-cf/client)"
+	infoText         = "Info: Sync backend endpoint for @livestore/sync-cf."
+	invalidPathText  = "Invalid path"
+	upgradeExpected  = "Durable Object expected Upgrade: websocket"
+	shuttingDownText = "Server is shutting down"
 )
 
 // ServeHTTP routes a request (PROTOCOL §1.1):
 //
-//   - OPTIONS: 204 with CORS headers;
+//   - OPTIONS: 204 with CORS headers (unless Options.DisableCORS);
 //   - sync request with transport=ws: WebSocket upgrade, or 426 without "Upgrade: websocket";
-//   - sync request with transport=http: the HTTP transport (not implemented yet: 501);
+//   - sync request with transport=http, any method and path: the HTTP transport (http.go);
 //   - GET /: 200 with the reference's info text;
 //   - anything else: 400 "Invalid path".
 func (b *Bridge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -130,7 +129,13 @@ func (b *Bridge) Shutdown(ctx context.Context) error {
 	}
 }
 
-// setCORS adds the CORS headers the reference worker adds (enableCORS: true).
+// corsMaxAge is how long browsers may cache a preflight answer, in seconds (they cap it: Chrome
+// at 2 hours, Firefox at 24).
+const corsMaxAge = "86400"
+
+// setCORS is the one place that decides CORS headers: unless Options.DisableCORS, the headers the
+// reference worker adds (enableCORS: true) on every response that carries them — 204 preflight,
+// 400, 426 and, unlike the reference, the HTTP transport's responses — plus Max-Age on preflight.
 func (b *Bridge) setCORS(w http.ResponseWriter, r *http.Request) {
 	if b.opts.DisableCORS {
 		return
@@ -143,6 +148,9 @@ func (b *Bridge) setCORS(w http.ResponseWriter, r *http.Request) {
 		allow = "*"
 	}
 	h.Set("Access-Control-Allow-Headers", allow)
+	if r.Method == http.MethodOptions {
+		h.Set("Access-Control-Max-Age", corsMaxAge)
+	}
 }
 
 func writeText(w http.ResponseWriter, status int, contentType, body string) {

@@ -1,12 +1,218 @@
 package bridge
 
-import "net/http"
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
 
-// serveHTTPTransport serves a sync request with transport=http (PROTOCOL §6): one Effect RPC
-// Request per POST body, answered with a JSON array of every message of that request.
-//
-// Not implemented yet; it answers 501. The codec (rpc.go, payload.go, encode.go) and the error
-// mapping (errors.go) are shared with the WebSocket transport and ready for it.
+	syncv1 "github.com/livestore-sync/livestore-sync/gen/livestore/sync/v1"
+)
+
+// HTTP transport (PROTOCOL §6): the body of a sync request with transport=http is one Effect RPC
+// message, answered with a JSON array of every message of that request once it has finished
+// (not streamed, like the reference). RPC-level outcomes, errors and defects included, are 200
+// with the same message encoding as the WebSocket transport.
+
+// gzipMinBytes is the response size above which a response is gzipped when the client allows it.
+const gzipMinBytes = 1 << 10
+
+// errRequestTimedOut is the message of the UnknownError that ends a request that ran out of
+// Options.RequestTimeout.
+const errRequestTimedOut = "request timed out"
+
+// errResponseFull stops a pull whose response reached Options.HTTPResponseLimit.
+var errResponseFull = errors.New("http response limit reached")
+
+// httpResult is the outcome of one HTTP transport request.
+type httpResult struct {
+	status int
+	msgs   [][]byte
+	// rpc is the RPC tag, or the message tag when the body was not a Request, for the log.
+	rpc string
+	// failure says why the request failed, for the log; "" when it succeeded. Never quotes the
+	// payload.
+	failure string
+}
+
+// serveHTTPTransport serves a sync request with transport=http.
 func (b *Bridge) serveHTTPTransport(w http.ResponseWriter, r *http.Request, sr syncRequest) {
-	writeText(w, http.StatusNotImplemented, "text/plain; charset=utf-8", httpNotImplementedText)
+	b.opts.Metrics.ConnectionOpened("http")
+	defer b.opts.Metrics.ConnectionClosed("http")
+
+	res := b.handleHTTP(w, r, sr)
+	if res.failure != "" {
+		b.opts.Logger.Info("bridge: http sync request failed",
+			"storeId", sr.StoreID, "rpc", res.rpc, "reason", res.failure)
+	}
+	if r.Context().Err() != nil {
+		return // The client is gone; nobody reads the answer.
+	}
+	b.writeHTTPMessages(w, r, res.status, res.msgs)
+}
+
+// handleHTTP reads the body of an HTTP transport request and runs it.
+func (b *Bridge) handleHTTP(w http.ResponseWriter, r *http.Request, sr syncRequest) httpResult {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, b.opts.HTTPBodyLimit))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			msg := fmt.Sprintf("request body exceeds the limit of %d bytes (HTTPBodyLimit)", tooBig.Limit)
+			return httpResult{
+				status:  http.StatusRequestEntityTooLarge,
+				msgs:    [][]byte{appendDefectMessage(nil, defect{Message: msg})},
+				failure: "request body over HTTPBodyLimit",
+			}
+		}
+		// Reading failed: mostly the client went away. Answer with a Defect in case it is still
+		// there.
+		return httpResult{
+			status:  http.StatusOK,
+			msgs:    [][]byte{appendDefectMessage(nil, defect{Message: "reading the request body failed"})},
+			failure: "reading the request body failed: " + err.Error(),
+		}
+	}
+
+	ctx := r.Context()
+	if b.opts.RequestTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, b.opts.RequestTimeout)
+		defer cancel()
+	}
+	return b.runHTTPMessage(ctx, r.Context(), body, sr)
+}
+
+// runHTTPMessage answers one client message received over HTTP. reqCtx is the request's own
+// context (without the timeout), to tell a timeout from a client that went away.
+func (b *Bridge) runHTTPMessage(ctx, reqCtx context.Context, body []byte, sr syncRequest) httpResult {
+	res := httpResult{status: http.StatusOK}
+	m, d := decodeClientMessage(body)
+	if d != nil {
+		res.msgs = [][]byte{appendDefectMessage(nil, *d)}
+		res.failure = "body is not JSON"
+		return res
+	}
+	res.rpc = m.Tag
+	switch m.Tag {
+	case tagPing:
+		res.msgs = [][]byte{pongMessage}
+		return res
+	case tagEof, tagAck, tagInterrupt:
+		// Nothing to answer: HTTP has no streams to acknowledge or interrupt.
+		res.msgs = [][]byte{}
+		return res
+	case tagRequest:
+	default:
+		res.msgs = [][]byte{appendDefectMessage(nil, defect{Message: "Unknown request tag: " + m.Tag})}
+		res.failure = "unknown message tag " + logQuote(m.Tag)
+		return res
+	}
+
+	call, reply, reason := decodeRequest(m, sr, httpRPCs)
+	res.rpc = m.RPC
+	if reply != nil {
+		res.msgs = [][]byte{reply}
+		res.failure = reason
+		return res
+	}
+
+	var err error
+	var success exit
+	switch {
+	case call.ping != nil:
+		err, success = b.svc.Ping(ctx, call.ping), exitPingSuccess
+	case call.push != nil:
+		err, success = b.svc.Push(ctx, call.push), exitPushSuccess
+	case call.pull != nil:
+		call.pull.Live = false // HTTP has no live pulls; the client polls (PROTOCOL §6).
+		size := 0
+		err = b.svc.Pull(ctx, call.pull, func(page *syncv1.PullResponse) error {
+			if size >= b.opts.HTTPResponseLimit {
+				return errResponseFull
+			}
+			chunk := appendChunk(nil, call.id, page)
+			size += len(chunk)
+			res.msgs = append(res.msgs, chunk)
+			return nil
+		})
+		if errors.Is(err, errResponseFull) {
+			err = nil
+		}
+		success = exitStreamSuccess
+	}
+
+	var e exit
+	switch {
+	case err == nil:
+		e = success
+	case reqCtx.Err() != nil:
+		res.failure = "client went away"
+		e = exitFail(appendUnknownError(nil, "request cancelled: client went away"))
+	case ctx.Err() != nil:
+		res.failure = errRequestTimedOut
+		e = exitFail(appendUnknownError(nil, errRequestTimedOut))
+	default:
+		res.failure = err.Error()
+		e = errorExit(err)
+	}
+	res.msgs = append(res.msgs, appendExit(nil, call.id, e))
+	return res
+}
+
+// writeHTTPMessages writes msgs as the JSON array body of an HTTP transport response: gzipped
+// when it is over gzipMinBytes and the client accepts gzip, else plain with a Content-Length.
+func (b *Bridge) writeHTTPMessages(w http.ResponseWriter, r *http.Request, status int, msgs [][]byte) {
+	body := appendMessages(nil, msgs...)
+	h := w.Header()
+	b.setCORS(w, r)
+	h.Set("Content-Type", "application/json")
+	h.Add("Vary", "Accept-Encoding")
+	if len(body) > gzipMinBytes && acceptsGzip(r.Header) {
+		var buf bytes.Buffer
+		zw := gzip.NewWriter(&buf)
+		_, _ = zw.Write(body)
+		if err := zw.Close(); err == nil {
+			body = buf.Bytes()
+			h.Set("Content-Encoding", "gzip")
+		}
+	}
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}
+
+// acceptsGzip reports whether an Accept-Encoding header allows gzip: it lists gzip (or x-gzip,
+// or *) without q=0.
+func acceptsGzip(h http.Header) bool {
+	gzipQ, starQ := -1.0, -1.0
+	for _, v := range h.Values("Accept-Encoding") {
+		for _, part := range strings.Split(v, ",") {
+			name, params, _ := strings.Cut(part, ";")
+			name = strings.ToLower(strings.TrimSpace(name))
+			q := 1.0
+			for _, p := range strings.Split(params, ";") {
+				k, val, ok := strings.Cut(strings.TrimSpace(p), "=")
+				if ok && strings.EqualFold(strings.TrimSpace(k), "q") {
+					if f, err := strconv.ParseFloat(strings.TrimSpace(val), 64); err == nil {
+						q = f
+					}
+				}
+			}
+			switch name {
+			case "gzip", "x-gzip":
+				gzipQ = q
+			case "*":
+				starQ = q
+			}
+		}
+	}
+	if gzipQ >= 0 {
+		return gzipQ > 0
+	}
+	return starQ > 0
 }

@@ -1,9 +1,10 @@
 package bridge
 
 import (
-	"github.com/livestore-sync/livestore-sync/service"
 	"log/slog"
 	"time"
+
+	"github.com/livestore-sync/livestore-sync/service"
 )
 
 // Defaults for the zero fields of Options.
@@ -28,6 +29,15 @@ const (
 	// DefaultMaxRequestsPerSocket bounds the requests running at once on one socket. A LiveStore
 	// client has one push and one or two pulls open at a time.
 	DefaultMaxRequestsPerSocket = 100
+
+	// DefaultHTTPBodyLimit bounds the body of one HTTP transport request: like DefaultReadLimit,
+	// ample room for the client's pushes of at most 100 events and about 900,000 bytes.
+	DefaultHTTPBodyLimit = 4 << 20
+	// DefaultHTTPResponseLimit is the size after which an HTTP pull stops taking pages from the
+	// service (about 35 full pages of 900 KB, or some 100,000 typical events).
+	DefaultHTTPResponseLimit = 32 << 20
+	// DefaultRequestTimeout bounds one HTTP transport request, like the reference's 10 s.
+	DefaultRequestTimeout = 10 * time.Second
 )
 
 // Options configures a Bridge. The zero value uses the defaults above.
@@ -68,16 +78,38 @@ type Options struct {
 	// reference server: LiveStore apps usually run on another origin than their sync server.
 	OriginPatterns []string
 
-	// DisableCORS leaves out the CORS headers that the reference worker (enableCORS: true) adds
-	// to OPTIONS, 400 and 426 responses, and answers OPTIONS like any other non-sync request.
+	// HTTPBodyLimit is the largest request body the HTTP transport accepts, in bytes. A larger
+	// body is answered with 413 and a Defect naming the limit. Default DefaultHTTPBodyLimit.
+	HTTPBodyLimit int64
+
+	// HTTPResponseLimit bounds the response of an HTTP pull, in bytes: once the response holds
+	// this much, the pull takes no more pages from the service and ends successfully with the
+	// pages it has (their page info tells the client that more is to come, and its polling pulls
+	// again from the last event it received). A single page is never cut. Default
+	// DefaultHTTPResponseLimit.
+	HTTPResponseLimit int
+
+	// RequestTimeout bounds the time the service may take for an HTTP transport request (a
+	// WebSocket request lives as long as its socket). A request that runs out of time ends with
+	// an Exit failing with UnknownError "request timed out" (pages a pull collected so far are
+	// sent before it; a push that was stored anyway is acknowledged when the client retries it).
+	// Reading the request body is not included: bound it with http.Server's ReadTimeout.
+	// Default DefaultRequestTimeout; negative disables it.
+	RequestTimeout time.Duration
+
+	// DisableCORS leaves out the CORS headers, which the bridge otherwise adds to every response
+	// (the reference worker, with enableCORS: true, adds them to OPTIONS, 400 and 426 responses
+	// only), and answers OPTIONS like any other request.
 	DisableCORS bool
 
 	// Logger receives one line per socket opened and closed (with its store id, and the code
-	// and reason when the server closes it), and unexpected errors. Payloads and headers are
+	// and reason when the server closes it), one line per HTTP transport request that is
+	// rejected or fails (store id, RPC, reason), and unexpected errors. Payloads and headers are
 	// never logged. Default slog.Default().
 	Logger *slog.Logger
 
-	// Metrics counts open sockets (transport "ws"); nil counts nothing.
+	// Metrics counts open sockets (transport "ws") and HTTP transport requests in progress
+	// (transport "http"); nil counts nothing.
 	Metrics *service.Metrics
 }
 
@@ -102,6 +134,15 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MaxRequestsPerSocket <= 0 {
 		o.MaxRequestsPerSocket = DefaultMaxRequestsPerSocket
+	}
+	if o.HTTPBodyLimit <= 0 {
+		o.HTTPBodyLimit = DefaultHTTPBodyLimit
+	}
+	if o.HTTPResponseLimit <= 0 {
+		o.HTTPResponseLimit = DefaultHTTPResponseLimit
+	}
+	if o.RequestTimeout == 0 {
+		o.RequestTimeout = DefaultRequestTimeout
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()

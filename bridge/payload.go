@@ -303,6 +303,15 @@ func decodeEvent(raw json.RawMessage) (*syncv1.Event, *payloadError) {
 	return e, nil
 }
 
+// decodePingPayload decodes the payload of an HTTP Ping request: {storeId, payload?}.
+func decodePingPayload(raw json.RawMessage) (json.RawMessage, error) {
+	p, perr := decodeCommon(raw)
+	if perr != nil {
+		return nil, perr
+	}
+	return p.clientPayload, nil
+}
+
 // formatPayloadError is the Die defect for a payload of rpc that failed decoding.
 func formatPayloadError(rpc string, err error) string {
 	return fmt.Sprintf("invalid %s payload: %v", rpc, err)

@@ -48,44 +48,10 @@ func (c *wsConn) handleFrame(data []byte) {
 	}
 }
 
-// wsCall is a decoded WebSocket RPC, ready to run: exactly one of pull and push is set.
-type wsCall struct {
-	id   string
-	pull *syncv1.PullRequest
-	push *syncv1.PushRequest
-}
-
-// decodeWsRequest decodes a Request message like the reference checks it: RPC tag (an unknown one
-// is a top-level Defect), then id (the reference wedges on a non-numeric one; the bridge answers
-// with a Defect), then payload (a mismatch is an Exit with Die). When the request cannot run,
-// reply is the frame that answers it. The URL's store id and payload are authoritative.
-func decodeWsRequest(m clientMessage, sr syncRequest) (call wsCall, reply []byte) {
-	if m.RPC != rpcWsPull && m.RPC != rpcWsPush {
-		return wsCall{}, appendDefectMessage(nil, defect{Message: "Unknown request tag: " + m.RPC})
-	}
-	if m.ID == "" {
-		return wsCall{}, appendDefectMessage(nil, defect{Message: "Invalid request id: " + m.RawID})
-	}
-	call.id = m.ID
-	switch m.RPC {
-	case rpcWsPull:
-		req, payload, err := decodePullPayload(m.Payload, true)
-		if err != nil {
-			return wsCall{}, appendExit(nil, m.ID, exitDie(defect{Message: formatPayloadError(m.RPC, err)}))
-		}
-		req.StoreId = sr.StoreID
-		req.Payload = clientPayloadValue(payload, sr.Payload)
-		call.pull = req
-	case rpcWsPush:
-		req, payload, err := decodePushPayload(m.Payload)
-		if err != nil {
-			return wsCall{}, appendExit(nil, m.ID, exitDie(defect{Message: formatPayloadError(m.RPC, err)}))
-		}
-		req.StoreId = sr.StoreID
-		req.Payload = clientPayloadValue(payload, sr.Payload)
-		call.push = req
-	}
-	return call, nil
+// decodeWsRequest decodes a Request message received on a WebSocket (see decodeRequest).
+func decodeWsRequest(m clientMessage, sr syncRequest) (rpcCall, []byte) {
+	call, reply, _ := decodeRequest(m, sr, wsRPCs)
+	return call, reply
 }
 
 // startRequest decodes a Request and runs it in its own goroutine.

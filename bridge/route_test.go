@@ -84,8 +84,9 @@ func TestRouting(t *testing.T) {
 		{"other path", "GET", "/other", nil, 400, plain, invalidPathText, true},
 		{"unknown transport", "POST", "/?storeId=a&transport=HTTP", nil, 400, plain, invalidPathText, true},
 		{"undecodable payload", "POST", "/?storeId=a&transport=http&payload=notjson", nil, 400, plain, invalidPathText, true},
-		{"http transport", "POST", "/?storeId=a&transport=http", nil, 501, "text/plain; charset=utf-8", "LiveStore's HTTP sync transport", false},
-		{"http transport with payload", "POST", "/?storeId=a&payload=" + transcriptPayloadQuery + "&transport=http", nil, 501, "text/plain; charset=utf-8", "LiveStore's HTTP sync transport", false},
+		{"http transport", "POST", "/?storeId=a&transport=http", nil, 200, "application/json", `[{"_tag":"Defect"`, true},
+		{"http transport with payload", "POST", "/?storeId=a&payload=" + transcriptPayloadQuery + "&transport=http", nil, 200, "application/json", `[{"_tag":"Defect"`, true},
+		{"http transport with upgrade headers", "GET", "/?storeId=a&transport=http", http.Header{"Upgrade": {"websocket"}, "Connection": {"Upgrade"}}, 200, "application/json", `[{"_tag":"Defect","defect":{"name":"SyntaxError","message":"Unexpected end of JSON input"}}]`, true},
 		{"options", "OPTIONS", "/anything?x=1", http.Header{"Access-Control-Request-Headers": {"content-type,b3"}}, 204, "", "", true},
 	}
 	b := New(newFakeService(), Options{})

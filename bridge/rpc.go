@@ -3,7 +3,13 @@ package bridge
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
+	"strconv"
 	"strings"
+	"unicode/utf16"
+	"unicode/utf8"
+
+	syncv1 "github.com/livestore-sync/livestore-sync/gen/livestore/sync/v1"
 )
 
 // Effect RPC message tags sent by clients (PROTOCOL §2.1).
@@ -15,8 +21,8 @@ const (
 	tagEof       = "Eof"
 )
 
-// RPC tags of the LiveStore sync groups (PROTOCOL §3). The SyncHttpRpc ones are for the HTTP
-// transport (http.go), not implemented yet.
+// RPC tags of the LiveStore sync groups (PROTOCOL §3): SyncWsRpc for the WebSocket transport,
+// SyncHttpRpc for the HTTP transport (http.go).
 const (
 	rpcWsPull   = "SyncWsRpc.Pull"
 	rpcWsPush   = "SyncWsRpc.Push"
@@ -46,12 +52,7 @@ type clientMessage struct {
 func decodeClientMessage(data []byte) (clientMessage, *defect) {
 	if !json.Valid(data) {
 		var v any
-		err := json.Unmarshal(data, &v)
-		msg := "invalid JSON"
-		if err != nil {
-			msg = err.Error()
-		}
-		return clientMessage{}, &defect{Name: "SyntaxError", Message: msg}
+		return clientMessage{}, &defect{Name: "SyntaxError", Message: jsonSyntaxMessage(data, json.Unmarshal(data, &v))}
 	}
 	var fields map[string]json.RawMessage
 	if err := json.Unmarshal(data, &fields); err != nil {
@@ -70,6 +71,49 @@ func decodeClientMessage(data []byte) (clientMessage, *defect) {
 		m.ID = canonicalRequestID(fields["requestId"])
 	}
 	return m, nil
+}
+
+// jsonSyntaxMessage words the error of parsing data as V8's JSON.parse does, which the reference
+// sends, for the common cases: a truncated text ("Unexpected end of JSON input") and an unexpected
+// character ("Unexpected token 'o', "nope" is not valid JSON", with at most 10 characters of
+// context either side in texts of 21 characters or more). Other errors keep Go's wording.
+func jsonSyntaxMessage(data []byte, err error) string {
+	if err == nil {
+		return "invalid JSON"
+	}
+	var se *json.SyntaxError
+	if !errors.As(err, &se) {
+		return err.Error()
+	}
+	if se.Error() == "unexpected end of JSON input" {
+		return "Unexpected end of JSON input"
+	}
+	pos := int(se.Offset) - 1
+	if !strings.HasPrefix(se.Error(), "invalid character") || strings.Contains(se.Error(), "string literal") ||
+		strings.Contains(se.Error(), "after top-level value") || pos < 0 || pos >= len(data) || !utf8.Valid(data) {
+		return err.Error()
+	}
+	tok, _ := utf8.DecodeRune(data[pos:])
+	if tok == '"' || tok == '-' || (tok >= '0' && tok <= '9') {
+		return err.Error() // V8 says "Unexpected string/number in JSON at position …" here.
+	}
+	// V8 counts UTF-16 code units.
+	src := utf16.Encode([]rune(string(data)))
+	p := len(utf16.Encode([]rune(string(data[:pos]))))
+	const ctx = 10
+	quoted := func(a, b int) string { return `"` + string(utf16.Decode(src[a:b])) + `"` }
+	var context string
+	switch {
+	case len(src) < 2*ctx+1:
+		context = quoted(0, len(src))
+	case p < ctx:
+		context = quoted(0, p+ctx) + "..."
+	case p < len(src)-ctx:
+		context = "..." + quoted(p-ctx, p+ctx) + "..."
+	default:
+		context = "..." + quoted(p-ctx, len(src))
+	}
+	return "Unexpected token '" + string(tok) + "', " + context + " is not valid JSON"
 }
 
 // jsTemplateString renders a JSON value as `${v}` would in JavaScript, near enough for error
@@ -117,4 +161,81 @@ func canonicalRequestID(raw json.RawMessage) string {
 		return "-" + digits
 	}
 	return digits
+}
+
+// rpcGroup is the set of RPCs one transport serves.
+type rpcGroup struct {
+	pull, push string
+	// ping is the Ping RPC's tag, "" when the group has none (WebSocket uses the protocol's Ping).
+	ping string
+	// pullLive says whether a Pull payload carries the required "live" field.
+	pullLive bool
+}
+
+var (
+	wsRPCs   = rpcGroup{pull: rpcWsPull, push: rpcWsPush, pullLive: true}
+	httpRPCs = rpcGroup{pull: rpcHTTPPull, push: rpcHTTPPush, ping: rpcHTTPPing}
+)
+
+// rpcCall is a decoded RPC, ready to run: exactly one of pull, push and ping is set.
+type rpcCall struct {
+	id   string
+	rpc  string
+	pull *syncv1.PullRequest
+	push *syncv1.PushRequest
+	ping *syncv1.PingRequest
+}
+
+// decodeRequest decodes a Request message of group g like the reference checks it: RPC tag (an
+// unknown one is a top-level Defect), then id (the reference wedges on a non-numeric one; the
+// bridge answers with a Defect), then payload (a mismatch is an Exit with Die). When the request
+// cannot run, reply is the message that answers it and reason says why, for the log (never
+// quoting the payload). The URL's store id is authoritative; the client payload is the body's,
+// else the URL's.
+func decodeRequest(m clientMessage, sr syncRequest, g rpcGroup) (call rpcCall, reply []byte, reason string) {
+	if m.RPC == "" || (m.RPC != g.pull && m.RPC != g.push && m.RPC != g.ping) {
+		return rpcCall{}, appendDefectMessage(nil, defect{Message: "Unknown request tag: " + m.RPC}), "unknown request tag " + logQuote(m.RPC)
+	}
+	if m.ID == "" {
+		return rpcCall{}, appendDefectMessage(nil, defect{Message: "Invalid request id: " + m.RawID}), "invalid request id"
+	}
+	call.id, call.rpc = m.ID, m.RPC
+	var err error
+	switch m.RPC {
+	case g.pull:
+		var payload json.RawMessage
+		if call.pull, payload, err = decodePullPayload(m.Payload, g.pullLive); err == nil {
+			call.pull.StoreId = sr.StoreID
+			call.pull.Payload = clientPayloadValue(payload, sr.Payload)
+		}
+	case g.push:
+		var payload json.RawMessage
+		if call.push, payload, err = decodePushPayload(m.Payload); err == nil {
+			call.push.StoreId = sr.StoreID
+			call.push.Payload = clientPayloadValue(payload, sr.Payload)
+		}
+	case g.ping:
+		var payload json.RawMessage
+		if payload, err = decodePingPayload(m.Payload); err == nil {
+			call.ping = &syncv1.PingRequest{StoreId: sr.StoreID, Payload: clientPayloadValue(payload, sr.Payload)}
+		}
+	}
+	if err != nil {
+		reason = "invalid payload"
+		var perr *payloadError
+		if errors.As(err, &perr) && len(perr.path) > 0 {
+			reason += " at " + strings.Join(perr.path, "")
+		}
+		return rpcCall{}, appendExit(nil, m.ID, exitDie(defect{Message: formatPayloadError(m.RPC, err)})), reason
+	}
+	return call, nil, ""
+}
+
+// logQuote quotes a client-chosen string for a log line, shortened.
+func logQuote(s string) string {
+	const max = 64
+	if len(s) > max {
+		s = s[:max] + "…"
+	}
+	return strconv.Quote(s)
 }

@@ -23,4 +23,7 @@ type SyncService interface {
 	// (pages with NoMore) and returns only when ctx is cancelled, or with
 	// service.ErrLivePullBehind or service.ErrClosed.
 	Pull(ctx context.Context, req *syncv1.PullRequest, send func(*syncv1.PullResponse) error) error
+	// Ping answers at once: nil, unless the service is shutting down (service.ErrClosed) or the
+	// request is invalid. The HTTP transport's SyncHttpRpc.Ping calls it.
+	Ping(ctx context.Context, req *syncv1.PingRequest) error
 }
