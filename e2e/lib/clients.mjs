@@ -1,5 +1,5 @@
-// Real LiveStore sync clients (`makeWsSync` from @livestore/sync-cf/client), driven through LiveStore's
-// SyncBackend interface (connect, ping, pull, push, isConnected), wrapped in promises for node:test.
+// Real LiveStore sync clients (`makeWsSync` or `makeHttpSync` from @livestore/sync-cf/client, chosen by
+// E2E_TRANSPORT or the `transport` option), driven through LiveStore's SyncBackend interface (connect, ping, pull, push, isConnected), wrapped in promises for node:test.
 import WS from 'ws'
 
 // Node 20 has no global WebSocket; the client uses Effect's global-WebSocket constructor layer.
@@ -31,7 +31,28 @@ globalThis.WebSocket = TrackedWebSocket
 /** WebSockets opened by the clients that are not fully closed yet. */
 export const liveSockets = () => [...sockets]
 
-import { makeWsSync } from '@livestore/sync-cf/client'
+import { makeHttpSync, makeWsSync } from '@livestore/sync-cf/client'
+
+/** The transport the suite runs over: E2E_TRANSPORT=ws (default) or http. */
+export const transport = process.env.E2E_TRANSPORT ?? 'ws'
+if (transport !== 'ws' && transport !== 'http') throw new Error(`E2E_TRANSPORT must be ws or http, not ${transport}`)
+export const isHttp = transport === 'http'
+/** Skip reason for tests that only make sense over WebSocket (or false). */
+export const skipOnHttp = (why) => (isHttp ? `WebSocket only (E2E_TRANSPORT=http): ${why}` : false)
+/** Skip reason for tests that only make sense over HTTP (or false). */
+export const skipUnlessHttp = (why) => (isHttp ? false : `HTTP only (runs with E2E_TRANSPORT=http): ${why}`)
+
+/** Live-pull poll interval of the HTTP client in tests (LiveStore's default is 5 s). */
+export const HTTP_POLL_INTERVAL_MS = 200
+
+/**
+ * LiveStore's sync backend constructor for `transport`: makeWsSync({url}) or
+ * makeHttpSync({url, livePull: {pollInterval: 200 ms}}). `extra` is merged into the options (e.g. ping).
+ */
+export const makeSyncBackend = (url, t = transport, extra = {}) =>
+  t === 'http'
+    ? makeHttpSync({ url, livePull: { pollInterval: HTTP_POLL_INTERVAL_MS }, ...extra })
+    : makeWsSync({ url, ...extra })
 import {
   Chunk,
   Context,
@@ -110,7 +131,8 @@ const runEither = (effect, timeoutMs) =>
 const openClients = new Set()
 
 /**
- * Creates a WS sync client for `storeId` against `url`.
+ * Creates a sync client for `storeId` against `url`: makeWsSync or makeHttpSync, chosen by opts.transport
+ * ('ws' | 'http', default E2E_TRANSPORT or 'ws'). Same wrapper API for both.
  * opts.backendId: pre-seed the client's KeyValueStore with this backendId (as if it had synced before).
  * opts.payload: the client's `payload` (goes into the URL and every request).
  */
@@ -122,8 +144,9 @@ export const makeClient = async (url, storeId, opts = {}) => {
   const kv = Context.get(env, KeyValueStore.KeyValueStore)
   if (opts.backendId !== undefined) await Effect.runPromise(kv.set('backendId', opts.backendId))
 
+  const clientTransport = opts.transport ?? transport
   const backend = await run(
-    makeWsSync({ url, ...(opts.ping ? { ping: opts.ping } : {}) })({
+    makeSyncBackend(url, clientTransport, opts.ping ? { ping: opts.ping } : {})({
       storeId,
       clientId: opts.clientId ?? 'client-a',
       payload: opts.payload,
@@ -136,14 +159,29 @@ export const makeClient = async (url, storeId, opts = {}) => {
   const client = {
     storeId,
     backend,
-    /** SyncBackend.connect (waits for the next Pong). */
+    transport: clientTransport,
+    /** SyncBackend.connect (ws: waits for the next Pong; http: sends one Ping). */
     connect: (timeoutMs) => run(backend.connect, timeoutMs),
-    /** SyncBackend.ping (waits for the next Pong, at most 10 s). */
+    /** SyncBackend.ping (ws: waits for the next Pong, at most 10 s; http: sends one Ping). */
     ping: (timeoutMs) => run(backend.ping, timeoutMs),
     isConnected: () => Effect.runSync(SubscriptionRef.get(backend.isConnected)),
-    /** Waits until isConnected is true. */
+    /**
+     * Waits until the client is connected. ws: until isConnected is true (the client reconnects by itself).
+     * http: there is no connection to re-establish and the client's background Ping loop ends for good on a
+     * failed Ping (e.g. connection refused), so this sends Pings (connect) until one succeeds.
+     */
     waitConnected: async (timeoutMs = 40_000) => {
-      await run(SubscriptionRef.waitUntil(backend.isConnected, (c) => c === true), timeoutMs)
+      if (clientTransport !== 'http') {
+        await run(SubscriptionRef.waitUntil(backend.isConnected, (c) => c === true), timeoutMs)
+        return
+      }
+      const deadline = Date.now() + timeoutMs
+      for (;;) {
+        const r = await runEither(backend.connect, Math.max(1, deadline - Date.now())).catch((error) => ({ ok: false, error }))
+        if (r.ok && Effect.runSync(SubscriptionRef.get(backend.isConnected))) return
+        if (Date.now() >= deadline) throw new Error(`http client not connected after ${timeoutMs} ms: ${r.error}`)
+        await sleep(200)
+      }
     },
     /** The backendId the client has learned from pull responses (KeyValueStore key `backendId`). */
     backendId: () => Effect.runPromise(kv.get('backendId')).then(Option.getOrUndefined),

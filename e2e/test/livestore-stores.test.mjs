@@ -1,15 +1,20 @@
 // Two real LiveStore stores (@livestore/adapter-node + @livestore/livestore) syncing through the server
-// with makeWsSync, committing concurrently, converge to the same state.
+// with makeWsSync or makeHttpSync (E2E_TRANSPORT; polling every 200 ms), committing concurrently, converge to the same state.
 import assert from 'node:assert/strict'
 import { after, before, test } from 'node:test'
 
 import { makeAdapter } from '@livestore/adapter-node'
 import { createStorePromise } from '@livestore/livestore'
-import { makeWsSync } from '@livestore/sync-cf/client'
 
-import { closeAllClients, eventsOf, eventually, makeClient } from '../lib/clients.mjs'
+import { fetch as undiciFetch } from 'undici'
+
+import { closeAllClients, eventsOf, eventually, isHttp, makeClient, makeSyncBackend } from '../lib/clients.mjs'
 import { startServer } from '../lib/server.mjs'
 import { allTodos, events, schema } from '../lib/todo-schema.mjs'
+
+// Node 20's built-in fetch cannot send through the npm undici 7 dispatcher that @livestore/adapter-node's
+// dependencies install globally ("invalid content-length header"): use undici's own fetch, which matches it.
+if (isHttp) globalThis.fetch = undiciFetch
 
 let server
 const stores = []
@@ -31,7 +36,7 @@ const makeStore = async (storeId, clientId) => {
       storage: { type: 'in-memory' },
       clientId,
       sessionId: `session-${clientId}`,
-      sync: { backend: makeWsSync({ url: server.url }) },
+      sync: { backend: makeSyncBackend(server.url) },
     }),
   })
   stores.push(store)

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict'
 import { after, before, test } from 'node:test'
 
-import { closeAllClients, eventsOf, makeClient, makeEvents } from '../lib/clients.mjs'
+import { closeAllClients, eventsOf, isHttp, makeClient, makeEvents } from '../lib/clients.mjs'
 import { startServer } from '../lib/server.mjs'
 
 let server
@@ -20,9 +20,16 @@ const variants = [
   'a#b', 'ä', 'a\u0308', 'ß', 'SS', '😀', 'a\u2028b', '日本', '"a"', 'a;b', 'a:b', 'a=b', 'a&b', ' a', 'a ', 'a\tb',
 ]
 
-test('stores with tricky ids are isolated from each other', { timeout: 120_000 }, async () => {
+// makeHttpSync sends the storeId in an `x-livestore-store-id` header; fetch refuses header values with
+// characters above U+00FF (client-side TypeError, nothing reaches the server), so over http only the ids
+// that fit a header are used. The others are covered by the ws run.
+const headerSafe = (v) => [...v].every((ch) => ch.codePointAt(0) <= 0xff)
+
+test('stores with tricky ids are isolated from each other', { timeout: 120_000 }, async (t) => {
+  const used = isHttp ? variants.filter(headerSafe) : variants
+  if (isHttp) t.diagnostic(`http: ${variants.length - used.length} ids left out (not representable in an HTTP header): ${JSON.stringify(variants.filter((v) => !headerSafe(v)))}`)
   const prefix = `iso${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`
-  const ids = variants.map((v) => `${prefix}${v}`)
+  const ids = used.map((v) => `${prefix}${v}`)
   // (a fresh prefix per run keeps them apart from earlier runs against the same server)
   const clients = await Promise.all(ids.map((id) => makeClient(server.url, id)))
   // store i gets i+1 events tagged with its own id
