@@ -4,12 +4,8 @@ package bridge
 
 import (
 	"fmt"
-	"log/slog"
 	"strings"
 	"testing"
-
-	"github.com/livestore-sync/livestore-sync/service"
-	"github.com/livestore-sync/livestore-sync/service/storage/pebblestore"
 )
 
 // TestHTTPWithRealService runs ping, push, paged pull and the typed errors over the HTTP
@@ -17,16 +13,7 @@ import (
 //
 //	go test -race -tags realservice -run TestHTTPWithRealService ./bridge/
 func TestHTTPWithRealService(t *testing.T) {
-	engine, err := pebblestore.Open(t.TempDir(), pebblestore.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc, err := service.New(engine, service.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer svc.Close()
-	b := New(svc, Options{Logger: slog.New(slog.DiscardHandler)})
+	_, b := newRealBridge(t)
 
 	if _, got := doHTTP(t, b, "POST", httpStore, nil, httpPing("0")); got != `[{"_tag":"Exit","requestId":"0","exit":{"_tag":"Success","value":{"_tag":"SyncMessage.Pong"}}}]` {
 		t.Fatalf("ping: %s", got)

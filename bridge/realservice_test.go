@@ -27,15 +27,7 @@ import (
 // temporary directory: push, paged pull, live pull with a push from another socket, interrupt,
 // and the service closing under open sockets.
 func TestWithRealService(t *testing.T) {
-	engine, err := pebblestore.Open(t.TempDir(), pebblestore.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc, err := service.New(engine, service.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := New(svc, Options{Logger: slog.New(slog.DiscardHandler)})
+	svc, b := newRealBridge(t)
 	srv := httptest.NewServer(b)
 	ts := &testServer{t: t, bridge: b, srv: srv}
 	closed := false
@@ -118,4 +110,21 @@ func TestWithRealService(t *testing.T) {
 	if ce := a.closeError(5 * time.Second); ce.Code != websocket.StatusServiceRestart {
 		t.Fatalf("close %v", ce)
 	}
+}
+
+// newRealBridge returns a Bridge over the real service on a Pebble engine in a temporary
+// directory. The caller closes the service when the test needs it closed at a given point;
+// it is closed at the end of the test anyway.
+func newRealBridge(t *testing.T) (*service.Service, *Bridge) {
+	t.Helper()
+	engine, err := pebblestore.Open(t.TempDir(), pebblestore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, err := service.New(engine, service.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { svc.Close() })
+	return svc, New(svc, Options{Logger: slog.New(slog.DiscardHandler)})
 }
