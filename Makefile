@@ -24,9 +24,10 @@ run: build
 ## test: everything CI checks: lint, generated code up to date, Go tests (race detector), Node compatibility tests
 test: lint check-generated test-go test-e2e
 
-## test-go: the Go tests, with the race detector
+## test-go: the Go tests, with the race detector (and the bridge over the real service and Pebble)
 test-go:
 	$(GO) test -race -count=1 ./...
+	$(GO) test -race -count=1 -tags realservice -run 'WithRealService' ./bridge/
 
 ## test-e2e: the Node compatibility tests with LiveStore's published clients (e2e/)
 test-e2e: build e2e/node_modules/.installed
