@@ -1,9 +1,12 @@
 package bridge
 
 import (
+	"net/http"
+
 	"context"
 	"errors"
 	"fmt"
+	"github.com/livestore-sync/livestore-sync/service"
 	"io"
 	"log/slog"
 	"sync"
@@ -39,8 +42,11 @@ type wsConn struct {
 	idle      *time.Timer
 }
 
-func newConn(b *Bridge, ws *websocket.Conn, sr syncRequest) *wsConn {
-	ctx, cancel := context.WithCancel(context.Background())
+// newConn returns the connection of a socket whose upgrade request had the headers h; every
+// request on the socket carries them to the service (for its hooks).
+func newConn(b *Bridge, ws *websocket.Conn, sr syncRequest, h http.Header) *wsConn {
+	base := service.WithRequestInfo(context.Background(), service.RequestInfo{Transport: "ws", Headers: h.Clone()})
+	ctx, cancel := context.WithCancel(base)
 	return &wsConn{
 		b:          b,
 		ws:         ws,

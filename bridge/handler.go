@@ -88,7 +88,7 @@ func (b *Bridge) serveWebSocket(w http.ResponseWriter, r *http.Request, sr syncR
 	if err != nil {
 		return // Accept has answered the request.
 	}
-	c := newConn(b, ws, sr)
+	c := newConn(b, ws, sr, r.Header)
 	b.mu.Lock()
 	b.conns[c] = struct{}{}
 	stopping := b.stopping

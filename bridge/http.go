@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/livestore-sync/livestore-sync/service"
 	"io"
 	"net/http"
 	"strconv"
@@ -78,7 +79,7 @@ func (b *Bridge) handleHTTP(w http.ResponseWriter, r *http.Request, sr syncReque
 		}
 	}
 
-	ctx := r.Context()
+	ctx := service.WithRequestInfo(r.Context(), service.RequestInfo{Transport: "http", Headers: r.Header})
 	if b.opts.RequestTimeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, b.opts.RequestTimeout)

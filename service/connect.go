@@ -24,7 +24,7 @@ func NewHandler(svc *Service) *Handler { return &Handler{svc: svc} }
 
 // Push implements livestore.sync.v1.SyncService.Push.
 func (h *Handler) Push(ctx context.Context, req *connect.Request[syncv1.PushRequest]) (*connect.Response[syncv1.PushResponse], error) {
-	if err := h.svc.Push(ctx, req.Msg); err != nil {
+	if err := h.svc.Push(withConnectInfo(ctx, req), req.Msg); err != nil {
 		return nil, ConnectError(err)
 	}
 	return connect.NewResponse(&syncv1.PushResponse{}), nil
@@ -32,15 +32,20 @@ func (h *Handler) Push(ctx context.Context, req *connect.Request[syncv1.PushRequ
 
 // Pull implements livestore.sync.v1.SyncService.Pull.
 func (h *Handler) Pull(ctx context.Context, req *connect.Request[syncv1.PullRequest], stream *connect.ServerStream[syncv1.PullResponse]) error {
-	return ConnectError(h.svc.Pull(ctx, req.Msg, stream.Send))
+	return ConnectError(h.svc.Pull(withConnectInfo(ctx, req), req.Msg, stream.Send))
 }
 
 // Ping implements livestore.sync.v1.SyncService.Ping.
 func (h *Handler) Ping(ctx context.Context, req *connect.Request[syncv1.PingRequest]) (*connect.Response[syncv1.PingResponse], error) {
-	if err := h.svc.Ping(ctx, req.Msg); err != nil {
+	if err := h.svc.Ping(withConnectInfo(ctx, req), req.Msg); err != nil {
 		return nil, ConnectError(err)
 	}
 	return connect.NewResponse(&syncv1.PingResponse{}), nil
+}
+
+// withConnectInfo attaches the call's protocol and headers for the hooks.
+func withConnectInfo(ctx context.Context, req connect.AnyRequest) context.Context {
+	return WithRequestInfo(ctx, RequestInfo{Transport: req.Peer().Protocol, Headers: req.Header()})
 }
 
 // ConnectError maps an error of the Service to a Connect error:
@@ -49,6 +54,8 @@ func (h *Handler) Ping(ctx context.Context, req *connect.Request[syncv1.PingRequ
 //   - *BackendIDMismatchError: FailedPrecondition, with a syncv1.BackendIdMismatchError detail
 //   - *InvalidBatchError: InvalidArgument, with a syncv1.InvalidBatchError detail
 //   - *InvalidRequestError: InvalidArgument
+//   - *RejectedError (a hook refused): the code of a *connect.Error the hook returned, else
+//     PermissionDenied
 //   - ErrStoreNotFound: NotFound
 //   - ErrStoreDeleted: NotFound
 //   - ErrLivePullBehind: ResourceExhausted
@@ -61,7 +68,16 @@ func ConnectError(err error) error {
 	if err == nil {
 		return nil
 	}
-	var cerr *connect.Error
+	var (
+		cerr     *connect.Error
+		rejected *RejectedError
+	)
+	if errors.As(err, &rejected) {
+		if errors.As(err, &cerr) {
+			return connect.NewError(cerr.Code(), err)
+		}
+		return connect.NewError(connect.CodePermissionDenied, err)
+	}
 	if errors.As(err, &cerr) {
 		return err
 	}

@@ -21,13 +21,24 @@ import (
 //
 // A cursor whose backend id is set and is not the store's fails with *BackendIDMismatchError
 // before anything is sent.
-func (s *Service) Pull(ctx context.Context, req *syncv1.PullRequest, send func(*syncv1.PullResponse) error) error {
+func (s *Service) Pull(ctx context.Context, req *syncv1.PullRequest, send func(*syncv1.PullResponse) error) (err error) {
 	if err := s.begin(); err != nil {
 		return err
 	}
 	defer s.inflight.Done()
 	if err := s.checkStoreID(req.GetStoreId()); err != nil {
 		return err
+	}
+	if s.hooks.OnPull != nil || s.hooks.OnPullResult != nil {
+		hc := s.hookContext(ctx, req.GetStoreId(), req.GetPayload())
+		if s.hooks.OnPull != nil {
+			if err := s.hooks.OnPull(ctx, req, hc); err != nil {
+				return &RejectedError{Op: "pull", Err: err}
+			}
+		}
+		if s.hooks.OnPullResult != nil {
+			defer func() { s.hooks.OnPullResult(ctx, req, hc, err) }()
+		}
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -37,7 +48,7 @@ func (s *Service) Pull(ctx context.Context, req *syncv1.PullRequest, send func(*
 	if err := st.lock(ctx); err != nil {
 		return s.ended(ctx)
 	}
-	err := s.load(st, true)
+	err = s.load(st, true)
 	info := st.info
 	st.unlock()
 	if err != nil {

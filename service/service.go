@@ -31,6 +31,11 @@ type Options struct {
 	NewBackendID func() string
 	// Metrics records the service's metrics; nil records none.
 	Metrics *Metrics
+	// Hooks check and observe pushes and pulls on every transport.
+	Hooks Hooks
+	// ForwardHeaders names the request headers (case-insensitive) that the hooks see in
+	// HookContext.Headers, e.g. "Cookie" or "Authorization". Others are never passed on.
+	ForwardHeaders []string
 }
 
 // Service is the sync service. It is safe for concurrent use.
@@ -40,6 +45,9 @@ type Service struct {
 	now          func() time.Time
 	newBackendID func() string
 	metrics      *Metrics
+	hooks        Hooks
+	// forwardHeaders are the canonical names of Options.ForwardHeaders.
+	forwardHeaders []string
 
 	// ctx is cancelled by Close; every pull's context ends with it.
 	ctx    context.Context
@@ -58,12 +66,14 @@ func New(engine storage.Engine, opts Options) (*Service, error) {
 		return nil, err
 	}
 	s := &Service{
-		engine:       engine,
-		limits:       limits,
-		now:          opts.Now,
-		newBackendID: opts.NewBackendID,
-		metrics:      opts.Metrics,
-		stores:       make(map[string]*store),
+		engine:         engine,
+		limits:         limits,
+		now:            opts.Now,
+		newBackendID:   opts.NewBackendID,
+		metrics:        opts.Metrics,
+		hooks:          opts.Hooks,
+		forwardHeaders: canonicalHeaders(opts.ForwardHeaders),
+		stores:         make(map[string]*store),
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -125,6 +135,17 @@ func (s *Service) Push(ctx context.Context, req *syncv1.PushRequest) (err error)
 	}
 	if err := s.validateBatch(batch); err != nil {
 		return err
+	}
+	if s.hooks.OnPush != nil || s.hooks.OnPushResult != nil {
+		hc := s.hookContext(ctx, req.GetStoreId(), req.GetPayload())
+		if s.hooks.OnPush != nil {
+			if err := s.hooks.OnPush(ctx, req, hc); err != nil {
+				return &RejectedError{Op: "push", Err: err}
+			}
+		}
+		if s.hooks.OnPushResult != nil {
+			defer func() { s.hooks.OnPushResult(ctx, req, hc, err) }()
+		}
 	}
 
 	st := s.store(req.GetStoreId())
@@ -221,10 +242,13 @@ func outcome(err error) string {
 		mismatch *BackendIDMismatchError
 		batch    *InvalidBatchError
 		invalid  *InvalidRequestError
+		rejected *RejectedError
 	)
 	switch {
 	case err == nil:
 		return OutcomeOK
+	case errors.As(err, &rejected):
+		return OutcomeRejected
 	case errors.As(err, &ahead):
 		return OutcomeServerAhead
 	case errors.As(err, &mismatch):
