@@ -2,7 +2,9 @@ package bridge
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"google.golang.org/protobuf/types/known/structpb"
 	"sync"
 	"time"
 
@@ -94,6 +96,14 @@ func (f *fakeService) callEnded(ctx context.Context) {
 	case f.calls <- ctx.Err():
 	default:
 	}
+}
+
+// ValidatePayload refuses payloads equal to the string "forbidden", like a validator would.
+func (f *fakeService) ValidatePayload(_ context.Context, _ string, payload *structpb.Value, _ service.RequestInfo) error {
+	if payload.GetStringValue() == "forbidden" {
+		return &service.PayloadRejectedError{Err: errors.New("payload forbidden")}
+	}
+	return nil
 }
 
 func (f *fakeService) Ping(ctx context.Context, req *syncv1.PingRequest) error {

@@ -2,6 +2,8 @@ package bridge
 
 import (
 	"context"
+	"errors"
+	"github.com/livestore-sync/livestore-sync/service"
 	"net/http"
 	"strings"
 	"sync"
@@ -50,6 +52,9 @@ func (b *Bridge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	sr, ok := matchSyncRequest(r.URL.RawQuery)
+	if ok && !b.payloadAccepted(w, r, sr) {
+		return
+	}
 	switch {
 	case ok && sr.Transport == transportWS:
 		b.serveWebSocket(w, r, sr)
@@ -61,6 +66,26 @@ func (b *Bridge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		b.setCORS(w, r)
 		writeText(w, http.StatusBadRequest, "text/plain", invalidPathText)
 	}
+}
+
+// payloadAccepted runs the service's payload validator for a sync request, once per WebSocket
+// (before the upgrade) and once per HTTP request. A rejection is answered 400 with the
+// validator's message, as the original answers a failed validatePayload.
+func (b *Bridge) payloadAccepted(w http.ResponseWriter, r *http.Request, sr syncRequest) bool {
+	info := service.RequestInfo{Transport: string(sr.Transport), Headers: r.Header}
+	err := b.svc.ValidatePayload(r.Context(), sr.StoreID, clientPayloadValue(nil, sr.Payload), info)
+	if err == nil {
+		return true
+	}
+	msg := err.Error()
+	if pr := (*service.PayloadRejectedError)(nil); errors.As(err, &pr) {
+		msg = pr.Err.Error()
+	}
+	b.opts.Logger.Info("livestore sync request refused by payload validation", "store_id", sr.StoreID,
+		"transport", string(sr.Transport), "reason", msg)
+	b.setCORS(w, r)
+	writeText(w, http.StatusBadRequest, "text/plain", msg)
+	return false
 }
 
 // serveWebSocket upgrades a sync request and serves the socket until it closes.

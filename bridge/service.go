@@ -5,6 +5,7 @@ import (
 
 	syncv1 "github.com/livestore-sync/livestore-sync/gen/livestore/sync/v1"
 	"github.com/livestore-sync/livestore-sync/service"
+	"google.golang.org/protobuf/types/known/structpb"
 )
 
 var _ SyncService = (*service.Service)(nil)
@@ -26,4 +27,7 @@ type SyncService interface {
 	// Ping answers at once: nil, unless the service is shutting down (service.ErrClosed) or the
 	// request is invalid. The HTTP transport's SyncHttpRpc.Ping calls it.
 	Ping(ctx context.Context, req *syncv1.PingRequest) error
+	// ValidatePayload checks a connection's client payload (from its URL) and headers before
+	// anything else happens; an error (a *service.PayloadRejectedError) refuses the connection.
+	ValidatePayload(ctx context.Context, storeID string, payload *structpb.Value, info service.RequestInfo) error
 }

@@ -8,6 +8,7 @@ import (
 	syncv1 "github.com/livestore-sync/livestore-sync/gen/livestore/sync/v1"
 	"github.com/livestore-sync/livestore-sync/gen/livestore/sync/v1/syncv1connect"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/structpb"
 )
 
 // Handler serves a Service over Connect, gRPC and gRPC-Web: it decodes nothing itself, calls the
@@ -24,7 +25,11 @@ func NewHandler(svc *Service) *Handler { return &Handler{svc: svc} }
 
 // Push implements livestore.sync.v1.SyncService.Push.
 func (h *Handler) Push(ctx context.Context, req *connect.Request[syncv1.PushRequest]) (*connect.Response[syncv1.PushResponse], error) {
-	if err := h.svc.Push(withConnectInfo(ctx, req), req.Msg); err != nil {
+	ctx, err := h.begin(ctx, req, req.Msg)
+	if err != nil {
+		return nil, err
+	}
+	if err := h.svc.Push(ctx, req.Msg); err != nil {
 		return nil, ConnectError(err)
 	}
 	return connect.NewResponse(&syncv1.PushResponse{}), nil
@@ -32,20 +37,39 @@ func (h *Handler) Push(ctx context.Context, req *connect.Request[syncv1.PushRequ
 
 // Pull implements livestore.sync.v1.SyncService.Pull.
 func (h *Handler) Pull(ctx context.Context, req *connect.Request[syncv1.PullRequest], stream *connect.ServerStream[syncv1.PullResponse]) error {
-	return ConnectError(h.svc.Pull(withConnectInfo(ctx, req), req.Msg, stream.Send))
+	ctx, err := h.begin(ctx, req, req.Msg)
+	if err != nil {
+		return err
+	}
+	return ConnectError(h.svc.Pull(ctx, req.Msg, stream.Send))
 }
 
 // Ping implements livestore.sync.v1.SyncService.Ping.
 func (h *Handler) Ping(ctx context.Context, req *connect.Request[syncv1.PingRequest]) (*connect.Response[syncv1.PingResponse], error) {
-	if err := h.svc.Ping(withConnectInfo(ctx, req), req.Msg); err != nil {
+	ctx, err := h.begin(ctx, req, req.Msg)
+	if err != nil {
+		return nil, err
+	}
+	if err := h.svc.Ping(ctx, req.Msg); err != nil {
 		return nil, ConnectError(err)
 	}
 	return connect.NewResponse(&syncv1.PingResponse{}), nil
 }
 
-// withConnectInfo attaches the call's protocol and headers for the hooks.
-func withConnectInfo(ctx context.Context, req connect.AnyRequest) context.Context {
-	return WithRequestInfo(ctx, RequestInfo{Transport: req.Peer().Protocol, Headers: req.Header()})
+// payloadRequest is a request message that carries a store id and a client payload.
+type payloadRequest interface {
+	GetStoreId() string
+	GetPayload() *structpb.Value
+}
+
+// begin validates the call's payload and returns ctx carrying the call's protocol and headers
+// for the hooks.
+func (h *Handler) begin(ctx context.Context, req connect.AnyRequest, msg payloadRequest) (context.Context, error) {
+	info := RequestInfo{Transport: req.Peer().Protocol, Headers: req.Header()}
+	if err := h.svc.ValidatePayload(ctx, msg.GetStoreId(), msg.GetPayload(), info); err != nil {
+		return nil, ConnectError(err)
+	}
+	return WithRequestInfo(ctx, info), nil
 }
 
 // ConnectError maps an error of the Service to a Connect error:
@@ -56,6 +80,7 @@ func withConnectInfo(ctx context.Context, req connect.AnyRequest) context.Contex
 //   - *InvalidRequestError: InvalidArgument
 //   - *RejectedError (a hook refused): the code of a *connect.Error the hook returned, else
 //     PermissionDenied
+//   - *PayloadRejectedError (the payload validator refused): likewise, else Unauthenticated
 //   - ErrStoreNotFound: NotFound
 //   - ErrStoreDeleted: NotFound
 //   - ErrLivePullBehind: ResourceExhausted
@@ -71,12 +96,15 @@ func ConnectError(err error) error {
 	var (
 		cerr     *connect.Error
 		rejected *RejectedError
+		refused  *PayloadRejectedError
 	)
-	if errors.As(err, &rejected) {
-		if errors.As(err, &cerr) {
-			return connect.NewError(cerr.Code(), err)
-		}
+	switch {
+	case errors.As(err, &rejected) && errors.As(err, &cerr), errors.As(err, &refused) && errors.As(err, &cerr):
+		return connect.NewError(cerr.Code(), err)
+	case rejected != nil:
 		return connect.NewError(connect.CodePermissionDenied, err)
+	case refused != nil:
+		return connect.NewError(connect.CodeUnauthenticated, err)
 	}
 	if errors.As(err, &cerr) {
 		return err

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 
@@ -118,5 +119,43 @@ func TestHooksOverConnect(t *testing.T) {
 				t.Fatalf("hook context %+v", hc)
 			}
 		})
+	}
+}
+
+// The payload validator runs for each Connect call with the call's payload and headers; a refusal
+// is Unauthenticated and nothing reaches the store.
+func TestValidatePayloadOverConnect(t *testing.T) {
+	var seen service.PayloadContext
+	svc := newService(t, "", service.Options{ValidatePayload: func(_ context.Context, p *structpb.Value, pc service.PayloadContext) error {
+		seen = pc
+		if p.GetStructValue().GetFields()["authToken"].GetStringValue() != "good" {
+			return errors.New("bad token")
+		}
+		return nil
+	}})
+	mux := http.NewServeMux()
+	mux.Handle(syncv1connect.NewSyncServiceHandler(service.NewHandler(svc)))
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	client := syncv1connect.NewSyncServiceClient(srv.Client(), srv.URL, connect.WithGRPC())
+	token := func(s string) *structpb.Value {
+		v, _ := structpb.NewValue(map[string]any{"authToken": s})
+		return v
+	}
+	req := connect.NewRequest(&syncv1.PushRequest{StoreId: "v", Payload: token("bad"), Batch: events(0, 1)})
+	req.Header().Set("X-Trace", "1")
+	_, err := client.Push(context.Background(), req)
+	if connect.CodeOf(err) != connect.CodeUnauthenticated || !strings.Contains(err.Error(), "bad token") {
+		t.Fatalf("refused push: %v", err)
+	}
+	if seen.StoreID != "v" || seen.Transport != "grpc" || seen.Headers.Get("X-Trace") != "1" {
+		t.Fatalf("validator saw %+v", seen)
+	}
+	if _, err := client.Push(context.Background(), connect.NewRequest(&syncv1.PushRequest{StoreId: "v", Payload: token("good"), Batch: events(0, 1)})); err != nil {
+		t.Fatalf("accepted push: %v", err)
+	}
+	pages := pullAll(t, svc, &syncv1.PullRequest{StoreId: "v"})
+	if n := len(pulledEvents(pages)); n != 1 {
+		t.Fatalf("store has %d events, want only the accepted push's 1", n)
 	}
 }

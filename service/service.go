@@ -33,6 +33,9 @@ type Options struct {
 	Metrics *Metrics
 	// Hooks check and observe pushes and pulls on every transport.
 	Hooks Hooks
+	// ValidatePayload checks each connection's client payload (and headers) before anything
+	// reaches the store; nil accepts every connection.
+	ValidatePayload PayloadValidator
 	// ForwardHeaders names the request headers (case-insensitive) that the hooks see in
 	// HookContext.Headers, e.g. "Cookie" or "Authorization". Others are never passed on.
 	ForwardHeaders []string
@@ -40,12 +43,13 @@ type Options struct {
 
 // Service is the sync service. It is safe for concurrent use.
 type Service struct {
-	engine       storage.Engine
-	limits       Limits
-	now          func() time.Time
-	newBackendID func() string
-	metrics      *Metrics
-	hooks        Hooks
+	engine          storage.Engine
+	limits          Limits
+	now             func() time.Time
+	newBackendID    func() string
+	metrics         *Metrics
+	hooks           Hooks
+	validatePayload PayloadValidator
 	// forwardHeaders are the canonical names of Options.ForwardHeaders.
 	forwardHeaders []string
 
@@ -66,14 +70,15 @@ func New(engine storage.Engine, opts Options) (*Service, error) {
 		return nil, err
 	}
 	s := &Service{
-		engine:         engine,
-		limits:         limits,
-		now:            opts.Now,
-		newBackendID:   opts.NewBackendID,
-		metrics:        opts.Metrics,
-		hooks:          opts.Hooks,
-		forwardHeaders: canonicalHeaders(opts.ForwardHeaders),
-		stores:         make(map[string]*store),
+		engine:          engine,
+		limits:          limits,
+		now:             opts.Now,
+		newBackendID:    opts.NewBackendID,
+		metrics:         opts.Metrics,
+		hooks:           opts.Hooks,
+		validatePayload: opts.ValidatePayload,
+		forwardHeaders:  canonicalHeaders(opts.ForwardHeaders),
+		stores:          make(map[string]*store),
 	}
 	if s.now == nil {
 		s.now = time.Now

@@ -22,6 +22,7 @@ import (
 	syncv1 "github.com/livestore-sync/livestore-sync/gen/livestore/sync/v1"
 	"github.com/livestore-sync/livestore-sync/gen/livestore/sync/v1/syncv1connect"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/structpb"
 )
 
 // binary is the livestore-sync binary built for these tests.
@@ -439,5 +440,59 @@ func TestMetricsAndHealthEndpoints(t *testing.T) {
 	}
 	if err := <-srv.exited; err != nil {
 		t.Fatalf("exit after drain: %v", err)
+	}
+}
+
+func TestAuthTokens(t *testing.T) {
+	srv := startServer(t, t.TempDir(), "--auth-token", "t1", "--auth-token", "t2,t3")
+	client := syncv1connect.NewSyncServiceClient(h2cClient(), srv.url, connect.WithGRPC())
+	ctx := context.Background()
+	token := func(s string) *structpb.Value {
+		v, _ := structpb.NewValue(map[string]any{"authToken": s})
+		return v
+	}
+	for _, tt := range []struct {
+		name     string
+		payload  *structpb.Value
+		bearer   string
+		wantCode connect.Code
+	}{
+		{"no token", nil, "", connect.CodeUnauthenticated},
+		{"wrong token", token("nope"), "", connect.CodeUnauthenticated},
+		{"payload token", token("t3"), "", 0},
+		{"bearer token", nil, "t1", 0},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			req := connect.NewRequest(&syncv1.PingRequest{StoreId: "auth", Payload: tt.payload})
+			if tt.bearer != "" {
+				req.Header().Set("Authorization", "Bearer "+tt.bearer)
+			}
+			_, err := client.Ping(ctx, req)
+			if connect.CodeOf(err) != tt.wantCode && !(tt.wantCode == 0 && err == nil) {
+				t.Fatalf("err = %v, want code %v", err, tt.wantCode)
+			}
+		})
+	}
+	// LiveStore's HTTP transport: the payload in the URL, refused with 400 and the reason.
+	ping := `{"_tag":"Request","id":"1","tag":"SyncHttpRpc.Ping","payload":{"storeId":"auth"},"headers":[]}`
+	for query, want := range map[string]int{
+		"": http.StatusBadRequest,
+		"&payload=%257B%2522authToken%2522%253A%2522t2%2522%257D": http.StatusOK,
+	} {
+		resp, err := http.Post(srv.url+"/?storeId=auth&transport=http"+query, "application/json", strings.NewReader(ping))
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Fatalf("query %q: %d %s, want %d", query, resp.StatusCode, body, want)
+		}
+		if want == http.StatusBadRequest && !strings.Contains(string(body), "missing or invalid auth token") {
+			t.Fatalf("refusal says %q", body)
+		}
+	}
+	if strings.Contains(srv.stderr.String(), "t2") {
+		t.Fatalf("a token reached the log:\n%s", srv.stderr)
 	}
 }

@@ -51,6 +51,8 @@ type serveConfig struct {
 	logLevel     slog.Level
 	drainDelay   time.Duration
 	drainTimeout time.Duration
+	authTokens   listFlag
+	forwardHdrs  listFlag
 }
 
 func parseServeFlags(args []string, stderr io.Writer) (serveConfig, error) {
@@ -64,6 +66,13 @@ func parseServeFlags(args []string, stderr io.Writer) (serveConfig, error) {
 	fs.StringVar(&cfg.adminSecret, "admin-secret", "",
 		"`secret` that turns on the AdminService; callers send it as 'Authorization: Bearer <secret>'.\n"+
 			"Prefer the environment variable, which other users cannot see in the process list (env LIVESTORE_SYNC_ADMIN_SECRET)")
+	fs.Var(&cfg.authTokens, "auth-token",
+		"`token` a client must send (as payload.authToken, or Authorization: Bearer) to connect by any\n"+
+			"transport; repeat or separate with commas for several. Off when none is given\n"+
+			"(env LIVESTORE_SYNC_AUTH_TOKENS, comma-separated)")
+	fs.Var(&cfg.forwardHdrs, "forward-headers",
+		"request `headers` (case-insensitive, comma-separated) passed on to the push and pull hooks\n"+
+			"(env LIVESTORE_SYNC_FORWARD_HEADERS)")
 	fs.StringVar(&cfg.logFormat, "log-format", envOr("LIVESTORE_SYNC_LOG_FORMAT", "text"),
 		"log `format`: text or json (env LIVESTORE_SYNC_LOG_FORMAT)")
 	level := envOr("LIVESTORE_SYNC_LOG_LEVEL", "info")
@@ -93,6 +102,12 @@ func parseServeFlags(args []string, stderr io.Writer) (serveConfig, error) {
 	}
 	if cfg.adminSecret == "" { // read after parsing, so that --help never prints the secret
 		cfg.adminSecret = os.Getenv("LIVESTORE_SYNC_ADMIN_SECRET")
+	}
+	if len(cfg.authTokens) == 0 { // likewise for the tokens
+		cfg.authTokens.Set(os.Getenv("LIVESTORE_SYNC_AUTH_TOKENS"))
+	}
+	if len(cfg.forwardHdrs) == 0 {
+		cfg.forwardHdrs.Set(os.Getenv("LIVESTORE_SYNC_FORWARD_HEADERS"))
 	}
 	if cfg.logFormat != "text" && cfg.logFormat != "json" {
 		return cfg, usageError{fmt.Errorf("--log-format must be text or json, not %q", cfg.logFormat)}
@@ -142,7 +157,11 @@ func serve(args []string, stderr io.Writer) error {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		engine.Collector())
 	metrics := service.NewMetrics(reg)
-	svc, err := service.New(engine, service.Options{Metrics: metrics})
+	opts := service.Options{Metrics: metrics, ForwardHeaders: cfg.forwardHdrs}
+	if len(cfg.authTokens) > 0 {
+		opts.ValidatePayload = staticTokens(cfg.authTokens)
+	}
+	svc, err := service.New(engine, opts)
 	if err != nil {
 		engine.Close()
 		return err
@@ -173,7 +192,7 @@ func serve(args []string, stderr io.Writer) error {
 	log.Info("livestore-sync listening", "addr", ln.Addr().String(), "data_dir", dataDir,
 		"websocket", "ws://"+ln.Addr().String()+"/?storeId=STORE&transport=ws",
 		"connect", "http://"+ln.Addr().String()+"/"+syncv1connect.SyncServiceName+"/",
-		"admin_api", cfg.adminSecret != "")
+		"admin_api", cfg.adminSecret != "", "auth_tokens", len(cfg.authTokens))
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

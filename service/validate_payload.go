@@ -1,0 +1,49 @@
+package service
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+
+	"google.golang.org/protobuf/types/known/structpb"
+)
+
+// PayloadContext is what a payload validator learns about a connection besides its payload.
+type PayloadContext struct {
+	// StoreID is the store the connection is for.
+	StoreID string
+	// Headers are all the request's headers (for a WebSocket, its upgrade request's).
+	Headers http.Header
+	// Transport names the transport ("ws", "http", "connect", "grpc", "grpcweb").
+	Transport string
+}
+
+// PayloadValidator checks a client's payload when it connects: the counterpart of the original's
+// validatePayload. An error rejects the connection before anything reaches the store.
+type PayloadValidator func(ctx context.Context, payload *structpb.Value, pc PayloadContext) error
+
+// PayloadRejectedError is a connection refused by the payload validator. Transports answer it
+// at connection time: LiveStore's transports with 400 and the message (as the original), Connect
+// with Unauthenticated (or the code of a *connect.Error the validator returned).
+type PayloadRejectedError struct {
+	// Err is the validator's error.
+	Err error
+}
+
+func (e *PayloadRejectedError) Error() string { return fmt.Sprintf("payload rejected: %v", e.Err) }
+
+// Unwrap returns the validator's error.
+func (e *PayloadRejectedError) Unwrap() error { return e.Err }
+
+// ValidatePayload runs the configured payload validator for a connection to storeID; nil when
+// none is configured or it accepts. Transports call it once per connection (WebSocket upgrade,
+// HTTP request, Connect call), before any other work.
+func (s *Service) ValidatePayload(ctx context.Context, storeID string, payload *structpb.Value, info RequestInfo) error {
+	if s.validatePayload == nil {
+		return nil
+	}
+	if err := s.validatePayload(ctx, payload, PayloadContext{StoreID: storeID, Headers: info.Headers, Transport: info.Transport}); err != nil {
+		return &PayloadRejectedError{Err: err}
+	}
+	return nil
+}
