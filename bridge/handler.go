@@ -5,6 +5,7 @@ import (
 	"errors"
 	"github.com/livestore-sync/livestore-sync/service"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 
@@ -56,6 +57,12 @@ func (b *Bridge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	switch {
+	case ok && sr.Transport == transportWS && b.opts.DisableWebSocket:
+		b.setCORS(w, r)
+		writeText(w, http.StatusBadRequest, "text/plain", "the ws transport is disabled on this server")
+	case ok && sr.Transport == transportHTTP && b.opts.DisableHTTP:
+		b.writeHTTPMessages(w, r, http.StatusBadRequest,
+			[][]byte{appendDefectMessage(nil, defect{Message: "the http transport is disabled on this server"})})
 	case ok && sr.Transport == transportWS:
 		b.serveWebSocket(w, r, sr)
 	case ok && sr.Transport == transportHTTP:
@@ -105,9 +112,10 @@ func (b *Bridge) serveWebSocket(w http.ResponseWriter, r *http.Request, sr syncR
 	b.mu.Unlock()
 	defer b.running.Done()
 
+	patterns := append(slices.Clone(b.opts.OriginPatterns), b.opts.CORSOrigins...)
 	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{
-		InsecureSkipVerify: len(b.opts.OriginPatterns) == 0,
-		OriginPatterns:     b.opts.OriginPatterns,
+		InsecureSkipVerify: len(patterns) == 0,
+		OriginPatterns:     patterns,
 		CompressionMode:    websocket.CompressionDisabled,
 	})
 	if err != nil {
@@ -166,7 +174,16 @@ func (b *Bridge) setCORS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h := w.Header()
-	h.Set("Access-Control-Allow-Origin", "*")
+	if len(b.opts.CORSOrigins) == 0 {
+		h.Set("Access-Control-Allow-Origin", "*")
+	} else {
+		h.Add("Vary", "Origin")
+		origin := r.Header.Get("Origin")
+		if !slices.Contains(b.opts.CORSOrigins, origin) {
+			return // not an allowed origin: no CORS headers, so its browser cannot read the answer
+		}
+		h.Set("Access-Control-Allow-Origin", origin)
+	}
 	h.Set("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
 	allow := r.Header.Get("Access-Control-Request-Headers")
 	if allow == "" {

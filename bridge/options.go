@@ -97,6 +97,19 @@ type Options struct {
 	// Default DefaultRequestTimeout; negative disables it.
 	RequestTimeout time.Duration
 
+	// DisableWebSocket turns the WebSocket transport off: sync requests with transport=ws are
+	// answered 400 with a message saying so.
+	DisableWebSocket bool
+	// DisableHTTP turns the HTTP transport off: sync requests with transport=http are answered
+	// 400 with a Defect (which LiveStore's HTTP client reports) saying so.
+	DisableHTTP bool
+
+	// CORSOrigins are the origins (e.g. "https://app.example.com") whose browsers may read the
+	// responses and open WebSockets. Empty allows every origin ("*"), as the original does. With
+	// a list, a request from another origin gets no Access-Control-Allow-Origin header and its
+	// WebSocket upgrade is refused (403).
+	CORSOrigins []string
+
 	// DisableCORS leaves out the CORS headers, which the bridge otherwise adds to every response
 	// (the reference worker, with enableCORS: true, adds them to OPTIONS, 400 and 426 responses
 	// only), and answers OPTIONS like any other request.

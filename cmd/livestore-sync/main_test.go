@@ -338,6 +338,7 @@ func TestUsage(t *testing.T) {
 		{[]string{"serve", "--help"}, 0, "LIVESTORE_SYNC_DATA_DIR"},
 		{[]string{"serve", "--bogus"}, 2, "flag provided but not defined"},
 		{[]string{"serve", "extra"}, 2, "unexpected arguments"},
+		{[]string{"serve", "--transports", "ws,carrier-pigeon"}, 2, `unknown transport "carrier-pigeon"`},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
@@ -494,5 +495,33 @@ func TestAuthTokens(t *testing.T) {
 	}
 	if strings.Contains(srv.stderr.String(), "t2") {
 		t.Fatalf("a token reached the log:\n%s", srv.stderr)
+	}
+}
+
+func TestTransportsAndCORSOrigins(t *testing.T) {
+	srv := startServer(t, t.TempDir(), "--transports", "ws", "--cors-origins", "https://app.example.com")
+	_, err := syncv1connect.NewSyncServiceClient(h2cClient(), srv.url).Ping(context.Background(),
+		connect.NewRequest(&syncv1.PingRequest{StoreId: "x"}))
+	if connect.CodeOf(err) != connect.CodeUnimplemented || !strings.Contains(err.Error(), "--transports") {
+		t.Fatalf("Connect call with grpc off: %v", err)
+	}
+	resp, err := http.Post(srv.url+"/?storeId=x&transport=http", "application/json", strings.NewReader("{}"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), "http transport is disabled") {
+		t.Fatalf("HTTP transport off: %d %s", resp.StatusCode, body)
+	}
+	req, _ := http.NewRequest(http.MethodOptions, srv.url+"/?storeId=x&transport=ws", nil)
+	req.Header.Set("Origin", "https://app.example.com")
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if got := resp.Header.Get("Access-Control-Allow-Origin"); got != "https://app.example.com" {
+		t.Fatalf("preflight from an allowed origin: Allow-Origin %q", got)
 	}
 }

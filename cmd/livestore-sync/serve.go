@@ -12,6 +12,8 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -53,7 +55,15 @@ type serveConfig struct {
 	drainTimeout time.Duration
 	authTokens   listFlag
 	forwardHdrs  listFlag
+	transports   listFlag
+	corsOrigins  listFlag
 }
+
+// transportNames are the values --transports takes.
+var transportNames = []string{"ws", "http", "grpc"}
+
+// enabled reports whether a transport is on.
+func (c serveConfig) enabled(transport string) bool { return slices.Contains(c.transports, transport) }
 
 func parseServeFlags(args []string, stderr io.Writer) (serveConfig, error) {
 	var cfg serveConfig
@@ -73,6 +83,13 @@ func parseServeFlags(args []string, stderr io.Writer) (serveConfig, error) {
 	fs.Var(&cfg.forwardHdrs, "forward-headers",
 		"request `headers` (case-insensitive, comma-separated) passed on to the push and pull hooks\n"+
 			"(env LIVESTORE_SYNC_FORWARD_HEADERS)")
+	fs.Var(&cfg.transports, "transports",
+		"the `transports` to serve, comma-separated: ws (LiveStore WebSocket), http (LiveStore HTTP),\n"+
+			"grpc (Connect, gRPC and gRPC-Web); a disabled one answers with an error saying so\n"+
+			"(env LIVESTORE_SYNC_TRANSPORTS; default ws,http,grpc)")
+	fs.Var(&cfg.corsOrigins, "cors-origins",
+		"`origins` (e.g. https://app.example.com, comma-separated) whose browsers may use the sync\n"+
+			"protocols; default any origin (env LIVESTORE_SYNC_CORS_ORIGINS)")
 	fs.StringVar(&cfg.logFormat, "log-format", envOr("LIVESTORE_SYNC_LOG_FORMAT", "text"),
 		"log `format`: text or json (env LIVESTORE_SYNC_LOG_FORMAT)")
 	level := envOr("LIVESTORE_SYNC_LOG_LEVEL", "info")
@@ -108,6 +125,17 @@ func parseServeFlags(args []string, stderr io.Writer) (serveConfig, error) {
 	}
 	if len(cfg.forwardHdrs) == 0 {
 		cfg.forwardHdrs.Set(os.Getenv("LIVESTORE_SYNC_FORWARD_HEADERS"))
+	}
+	if len(cfg.corsOrigins) == 0 {
+		cfg.corsOrigins.Set(os.Getenv("LIVESTORE_SYNC_CORS_ORIGINS"))
+	}
+	if len(cfg.transports) == 0 {
+		cfg.transports.Set(envOr("LIVESTORE_SYNC_TRANSPORTS", strings.Join(transportNames, ",")))
+	}
+	for _, t := range cfg.transports {
+		if !slices.Contains(transportNames, t) {
+			return cfg, usageError{fmt.Errorf("--transports: unknown transport %q (known: %s)", t, strings.Join(transportNames, ", "))}
+		}
 	}
 	if cfg.logFormat != "text" && cfg.logFormat != "json" {
 		return cfg, usageError{fmt.Errorf("--log-format must be text or json, not %q", cfg.logFormat)}
@@ -173,14 +201,17 @@ func serve(args []string, stderr io.Writer) error {
 	}
 
 	s := &server{
-		svc:    svc,
-		bridge: bridge.New(svc, bridge.Options{Logger: log, Metrics: metrics}),
+		svc: svc,
+		bridge: bridge.New(svc, bridge.Options{
+			Logger: log, Metrics: metrics, CORSOrigins: cfg.corsOrigins,
+			DisableWebSocket: !cfg.enabled("ws"), DisableHTTP: !cfg.enabled("http"),
+		}),
 		health: grpchealth.NewStaticChecker(syncv1connect.SyncServiceName),
 		log:    log,
 	}
 	s.ready.Store(true)
 	srv := &http.Server{
-		Handler:           s.routes(reg, metrics, cfg.adminSecret),
+		Handler:           s.routes(reg, metrics, cfg.adminSecret, cfg.enabled("grpc")),
 		ReadHeaderTimeout: readHeaderTimeout,
 		Protocols:         new(http.Protocols),
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
@@ -192,7 +223,7 @@ func serve(args []string, stderr io.Writer) error {
 	log.Info("livestore-sync listening", "addr", ln.Addr().String(), "data_dir", dataDir,
 		"websocket", "ws://"+ln.Addr().String()+"/?storeId=STORE&transport=ws",
 		"connect", "http://"+ln.Addr().String()+"/"+syncv1connect.SyncServiceName+"/",
-		"admin_api", cfg.adminSecret != "", "auth_tokens", len(cfg.authTokens))
+		"transports", cfg.transports.String(), "admin_api", cfg.adminSecret != "", "auth_tokens", len(cfg.authTokens))
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -254,15 +285,21 @@ func (s *server) drain(srv *http.Server, delay, timeout time.Duration) error {
 
 // routes returns the server's handler: the Connect APIs with reflection and health on their
 // own paths, /metrics, /healthz and /readyz, and LiveStore's sync protocol on every other path.
-// The AdminService answers every call with Unimplemented unless adminSecret is set.
-func (s *server) routes(reg *prometheus.Registry, metrics *service.Metrics, adminSecret string) http.Handler {
+// The AdminService answers every call with Unimplemented unless adminSecret is set; the
+// SyncService likewise unless grpc is on.
+func (s *server) routes(reg *prometheus.Registry, metrics *service.Metrics, adminSecret string, grpc bool) http.Handler {
 	mux := http.NewServeMux()
 	observe := connect.WithInterceptors(observer{metrics: metrics, log: s.log})
 	limit := connect.WithReadMaxBytes(maxConnectMessageBytes)
-	mux.Handle(syncv1connect.NewSyncServiceHandler(service.NewHandler(s.svc), observe, limit))
+	syncGate := connect.WithInterceptors(refuse{errGRPCOff})
+	services := []string{grpchealth.HealthV1ServiceName}
+	if grpc {
+		syncGate = connect.WithInterceptors()
+		services = append(services, syncv1connect.SyncServiceName)
+	}
+	mux.Handle(syncv1connect.NewSyncServiceHandler(service.NewHandler(s.svc), observe, syncGate, limit))
 
-	services := []string{syncv1connect.SyncServiceName, grpchealth.HealthV1ServiceName}
-	adminGate := connect.WithInterceptors(adminOff{})
+	adminGate := connect.WithInterceptors(refuse{errAdminOff})
 	if adminSecret != "" {
 		adminGate = connect.WithInterceptors(service.AdminAuth(adminSecret))
 		services = append(services, syncv1connect.AdminServiceName)
@@ -288,20 +325,25 @@ func (s *server) routes(reg *prometheus.Registry, metrics *service.Metrics, admi
 	return mux
 }
 
-// adminOff answers every AdminService call while no admin secret is configured.
-type adminOff struct{}
+// The errors of services that are turned off.
+var (
+	errAdminOff = connect.NewError(connect.CodeUnimplemented,
+		errors.New("the admin API is off: start the server with --admin-secret or LIVESTORE_SYNC_ADMIN_SECRET"))
+	errGRPCOff = connect.NewError(connect.CodeUnimplemented,
+		errors.New("the grpc transport (Connect, gRPC, gRPC-Web) is off on this server: see --transports"))
+)
 
-var errAdminOff = connect.NewError(connect.CodeUnimplemented,
-	errors.New("the admin API is off: start the server with --admin-secret or LIVESTORE_SYNC_ADMIN_SECRET"))
+// refuse is an interceptor that answers every call of a service that is turned off with err.
+type refuse struct{ err error }
 
-func (adminOff) WrapUnary(connect.UnaryFunc) connect.UnaryFunc {
-	return func(context.Context, connect.AnyRequest) (connect.AnyResponse, error) { return nil, errAdminOff }
+func (r refuse) WrapUnary(connect.UnaryFunc) connect.UnaryFunc {
+	return func(context.Context, connect.AnyRequest) (connect.AnyResponse, error) { return nil, r.err }
 }
 
-func (adminOff) WrapStreamingClient(next connect.StreamingClientFunc) connect.StreamingClientFunc {
+func (r refuse) WrapStreamingClient(next connect.StreamingClientFunc) connect.StreamingClientFunc {
 	return next
 }
 
-func (adminOff) WrapStreamingHandler(connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
-	return func(context.Context, connect.StreamingHandlerConn) error { return errAdminOff }
+func (r refuse) WrapStreamingHandler(connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
+	return func(context.Context, connect.StreamingHandlerConn) error { return r.err }
 }

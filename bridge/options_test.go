@@ -1,0 +1,66 @@
+package bridge
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+)
+
+func TestDisabledTransports(t *testing.T) {
+	ts := newTestServer(t, Options{DisableWebSocket: true, DisableHTTP: true})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, resp, err := websocket.Dial(ctx, ts.wsURL("off"), nil)
+	if err == nil || resp == nil || resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("ws with the transport off: %v %v", err, resp)
+	}
+	if body, _ := io.ReadAll(resp.Body); string(body) != "the ws transport is disabled on this server" {
+		t.Fatalf("ws answer %q", body)
+	}
+	res, err := http.Post(ts.srv.URL+"/?storeId=off&transport=http", "application/json", strings.NewReader(`{}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != http.StatusBadRequest || string(body) != `[{"_tag":"Defect","defect":"the http transport is disabled on this server"}]` {
+		t.Fatalf("http with the transport off: %d %s", res.StatusCode, body)
+	}
+}
+
+func TestCORSOrigins(t *testing.T) {
+	ts := newTestServer(t, Options{CORSOrigins: []string{"https://app.example.com"}})
+	for _, tt := range []struct {
+		origin, wantAllow string
+	}{
+		{"https://app.example.com", "https://app.example.com"},
+		{"https://evil.example.com", ""},
+	} {
+		req, _ := http.NewRequest(http.MethodOptions, ts.srv.URL+"/?storeId=c&transport=http", nil)
+		req.Header.Set("Origin", tt.origin)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if got := resp.Header.Get("Access-Control-Allow-Origin"); got != tt.wantAllow || resp.Header.Get("Vary") != "Origin" {
+			t.Errorf("origin %s: Allow-Origin %q, Vary %q; want %q", tt.origin, got, resp.Header.Get("Vary"), tt.wantAllow)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, resp, err := websocket.Dial(ctx, ts.wsURL("c"), &websocket.DialOptions{HTTPHeader: http.Header{"Origin": {"https://evil.example.com"}}})
+	if err == nil || resp == nil || resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("upgrade from a foreign origin: %v %v", err, resp)
+	}
+	ws, _, err := websocket.Dial(ctx, ts.wsURL("c"), &websocket.DialOptions{HTTPHeader: http.Header{"Origin": {"https://app.example.com"}}})
+	if err != nil {
+		t.Fatalf("upgrade from an allowed origin: %v", err)
+	}
+	ws.CloseNow()
+}
