@@ -2,6 +2,7 @@ package bridge
 
 import (
 	"encoding/json"
+	"net/http"
 	"net/url"
 	"unicode/utf8"
 )
@@ -65,3 +66,25 @@ func decodeURLPayload(s string) (json.RawMessage, bool) {
 }
 
 func isJSON(s string) bool { return utf8.ValidString(s) && json.Valid([]byte(s)) }
+
+// SyncRequest describes a LiveStore sync request: the counterpart of the original's
+// matchSyncRequest result.
+type SyncRequest struct {
+	// StoreID is the store the request is for (it may be empty).
+	StoreID string
+	// Transport is "ws" or "http".
+	Transport string
+	// Payload is the client's payload as JSON text, nil when absent.
+	Payload json.RawMessage
+}
+
+// MatchSyncRequest reports whether r is a LiveStore sync request (its query has storeId once and
+// transport=ws or transport=http, whatever its path), and what it asks for. Use it to send only
+// sync traffic to a Bridge and serve other pages from the same port.
+func MatchSyncRequest(r *http.Request) (SyncRequest, bool) {
+	sr, ok := matchSyncRequest(r.URL.RawQuery)
+	if !ok {
+		return SyncRequest{}, false
+	}
+	return SyncRequest{StoreID: sr.StoreID, Transport: string(sr.Transport), Payload: sr.Payload}, true
+}
