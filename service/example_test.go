@@ -9,6 +9,7 @@ import (
 	syncv1 "github.com/livestore-sync/livestore-sync/gen/livestore/sync/v1"
 	"github.com/livestore-sync/livestore-sync/service"
 	"github.com/livestore-sync/livestore-sync/service/storage/pebblestore"
+	"google.golang.org/protobuf/types/known/structpb"
 )
 
 // Hooks check every push and pull on every transport. Here only the user named in a forwarded
@@ -48,4 +49,32 @@ func ExampleHooks() {
 	// Output:
 	// <nil>
 	// true push rejected: user "alice" may not push to store "bob"
+}
+
+// TypedPayload decodes the client payload into a Go type before checking it, and refuses
+// payloads that do not decode.
+func ExampleTypedPayload() {
+	type syncPayload struct {
+		AuthToken string `json:"authToken"`
+	}
+	validate := service.TypedPayload(func(_ context.Context, p syncPayload, pc service.PayloadContext) error {
+		if p.AuthToken != "insecure-token-change-me" {
+			return errors.New("invalid auth token")
+		}
+		return nil
+	})
+	for _, payload := range []map[string]any{
+		{"authToken": "insecure-token-change-me"},
+		{"authToken": "wrong"},
+		{"authToken": 42},
+		{"authTokn": "insecure-token-change-me"},
+	} {
+		v, _ := structpb.NewValue(payload)
+		fmt.Println(validate(context.Background(), v, service.PayloadContext{StoreID: "s"}))
+	}
+	// Output:
+	// <nil>
+	// invalid auth token
+	// payload does not match service_test.syncPayload: json: cannot unmarshal number into Go struct field syncPayload.authToken of type string
+	// payload does not match service_test.syncPayload: json: unknown field "authTokn"
 }

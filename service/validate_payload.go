@@ -1,10 +1,13 @@
 package service
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 
+	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/types/known/structpb"
 )
 
@@ -46,4 +49,26 @@ func (s *Service) ValidatePayload(ctx context.Context, storeID string, payload *
 		return &PayloadRejectedError{Err: err}
 	}
 	return nil
+}
+
+// TypedPayload returns a PayloadValidator that first decodes the client payload (JSON) into a T,
+// refusing payloads that do not decode, then calls validate with it: the counterpart of the
+// original's syncPayloadSchema. A missing payload decodes as T's zero value. Unknown fields are
+// refused, so that a misspelt field is not silently ignored.
+func TypedPayload[T any](validate func(ctx context.Context, payload T, pc PayloadContext) error) PayloadValidator {
+	return func(ctx context.Context, payload *structpb.Value, pc PayloadContext) error {
+		var v T
+		if payload != nil {
+			raw, err := protojson.Marshal(payload)
+			if err != nil {
+				return fmt.Errorf("payload: %w", err)
+			}
+			dec := json.NewDecoder(bytes.NewReader(raw))
+			dec.DisallowUnknownFields()
+			if err := dec.Decode(&v); err != nil {
+				return fmt.Errorf("payload does not match %T: %w", v, err)
+			}
+		}
+		return validate(ctx, v, pc)
+	}
 }
