@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -54,6 +55,9 @@ type serveConfig struct {
 	drainDelay   time.Duration
 	drainTimeout time.Duration
 	authTokens   listFlag
+	jwtSecret    string
+	webhookURL   string
+	webhookWait  time.Duration
 	forwardHdrs  listFlag
 	transports   listFlag
 	corsOrigins  listFlag
@@ -79,7 +83,19 @@ func parseServeFlags(args []string, stderr io.Writer) (serveConfig, error) {
 	fs.Var(&cfg.authTokens, "auth-token",
 		"`token` a client must send (as payload.authToken, or Authorization: Bearer) to connect by any\n"+
 			"transport; repeat or separate with commas for several. Off when none is given\n"+
-			"(env LIVESTORE_SYNC_AUTH_TOKENS, comma-separated)")
+			"(env LIVESTORE_SYNC_AUTH_TOKENS, comma-separated). With several of --auth-token,\n"+
+			"--auth-jwt-secret and --auth-webhook, a connection is accepted if any of them accepts it")
+	fs.StringVar(&cfg.jwtSecret, "auth-jwt-secret", "",
+		"`secret` for client JWTs, sent where --auth-token's are: HS256/384/512-signed with it, with an exp\n"+
+			"claim (nbf honoured; 30s leeway) and a storeId claim equal to the store, or a stores array\n"+
+			"claim holding it or \"*\". Prefer the environment variable (env LIVESTORE_SYNC_AUTH_JWT_SECRET)")
+	fs.StringVar(&cfg.webhookURL, "auth-webhook", "",
+		"`URL` asked about each connection: it receives a POST of JSON {storeId, payload, headers,\n"+
+			"transport} and allows the connection by answering 2xx; anything else, or no answer within\n"+
+			"--auth-webhook-timeout, refuses it (env LIVESTORE_SYNC_AUTH_WEBHOOK)")
+	webhookWait := envOr("LIVESTORE_SYNC_AUTH_WEBHOOK_TIMEOUT", defaultWebhookTimeout.String())
+	fs.StringVar(&webhookWait, "auth-webhook-timeout", webhookWait,
+		"how long one --auth-webhook call may take (env LIVESTORE_SYNC_AUTH_WEBHOOK_TIMEOUT)")
 	fs.Var(&cfg.forwardHdrs, "forward-headers",
 		"request `headers` (case-insensitive, comma-separated) passed on to the push and pull hooks\n"+
 			"(env LIVESTORE_SYNC_FORWARD_HEADERS)")
@@ -123,6 +139,22 @@ func parseServeFlags(args []string, stderr io.Writer) (serveConfig, error) {
 	if len(cfg.authTokens) == 0 { // likewise for the tokens
 		cfg.authTokens.Set(os.Getenv("LIVESTORE_SYNC_AUTH_TOKENS"))
 	}
+	if cfg.jwtSecret == "" { // likewise for the JWT secret
+		cfg.jwtSecret = os.Getenv("LIVESTORE_SYNC_AUTH_JWT_SECRET")
+	}
+	if cfg.webhookURL == "" { // the URL may hold credentials too
+		cfg.webhookURL = os.Getenv("LIVESTORE_SYNC_AUTH_WEBHOOK")
+	}
+	if cfg.webhookURL != "" {
+		if u, err := url.Parse(cfg.webhookURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return cfg, usageError{errors.New("--auth-webhook must be an http:// or https:// URL")}
+		}
+	}
+	if w, err := time.ParseDuration(webhookWait); err == nil && w > 0 {
+		cfg.webhookWait = w
+	} else {
+		return cfg, usageError{fmt.Errorf("--auth-webhook-timeout must be a positive duration such as 2s, not %q", webhookWait)}
+	}
 	if len(cfg.forwardHdrs) == 0 {
 		cfg.forwardHdrs.Set(os.Getenv("LIVESTORE_SYNC_FORWARD_HEADERS"))
 	}
@@ -152,6 +184,26 @@ func parseServeFlags(args []string, stderr io.Writer) (serveConfig, error) {
 		return cfg, usageError{fmt.Errorf("--drain-delay must be a duration such as 5s, not %q", delay)}
 	}
 	return cfg, nil
+}
+
+// payloadValidator combines the configured auth modes into one validator that accepts a
+// connection when any of them does: the cheap local checks first, the webhook last. Nil when
+// none is configured.
+func payloadValidator(cfg serveConfig, log *slog.Logger) service.PayloadValidator {
+	var validators []service.PayloadValidator
+	if len(cfg.authTokens) > 0 {
+		validators = append(validators, staticTokens(cfg.authTokens))
+	}
+	if cfg.jwtSecret != "" {
+		validators = append(validators, jwtTokens([]byte(cfg.jwtSecret)))
+	}
+	if cfg.webhookURL != "" {
+		validators = append(validators, webhookAuth(cfg.webhookURL, cfg.webhookWait, log.With("component", "auth-webhook")))
+	}
+	if len(validators) == 0 {
+		return nil
+	}
+	return anyValidator(validators...)
 }
 
 func envOr(name, def string) string {
@@ -186,9 +238,7 @@ func serve(args []string, stderr io.Writer) error {
 		engine.Collector())
 	metrics := service.NewMetrics(reg)
 	opts := service.Options{Metrics: metrics, ForwardHeaders: cfg.forwardHdrs}
-	if len(cfg.authTokens) > 0 {
-		opts.ValidatePayload = staticTokens(cfg.authTokens)
-	}
+	opts.ValidatePayload = payloadValidator(cfg, log)
 	svc, err := service.New(engine, opts)
 	if err != nil {
 		engine.Close()
@@ -223,7 +273,8 @@ func serve(args []string, stderr io.Writer) error {
 	log.Info("livestore-sync listening", "addr", ln.Addr().String(), "data_dir", dataDir,
 		"websocket", "ws://"+ln.Addr().String()+"/?storeId=STORE&transport=ws",
 		"connect", "http://"+ln.Addr().String()+"/"+syncv1connect.SyncServiceName+"/",
-		"transports", cfg.transports.String(), "admin_api", cfg.adminSecret != "", "auth_tokens", len(cfg.authTokens))
+		"transports", cfg.transports.String(), "admin_api", cfg.adminSecret != "", "auth_tokens", len(cfg.authTokens),
+		"auth_jwt", cfg.jwtSecret != "", "auth_webhook", cfg.webhookURL != "")
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

@@ -1,0 +1,159 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/livestore-sync/livestore-sync/service"
+	"google.golang.org/protobuf/types/known/structpb"
+)
+
+func TestWebhookAuth(t *testing.T) {
+	type received struct {
+		method, contentType string
+		body                webhookRequest
+	}
+	got := make(chan received, 1)
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var body webhookRequest
+		if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
+			t.Errorf("webhook body: %v", err)
+		}
+		got <- received{r.Method, r.Header.Get("Content-Type"), body}
+		switch r.URL.Path {
+		case "/ok":
+			w.WriteHeader(http.StatusOK)
+		case "/no-content":
+			w.WriteHeader(http.StatusNoContent)
+		case "/forbidden":
+			http.Error(w, "store closed", http.StatusForbidden)
+		case "/slow":
+			select {
+			case <-time.After(5 * time.Second):
+			case <-r.Context().Done():
+			}
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer hook.Close()
+	dead := httptest.NewServer(http.NotFoundHandler())
+	deadURL := dead.URL
+	dead.Close()
+
+	payload, _ := structpb.NewValue(map[string]any{"authToken": "secret-token", "n": 1})
+	headers := http.Header{"Authorization": {"Bearer abc"}, "X-Tenant": {"a", "b"}, "Cookie": {"sid=1"}}
+	for _, tt := range []struct {
+		name    string
+		url     string
+		wantErr string // "" to accept
+		wantLog string
+	}{
+		{"200 allows", hook.URL + "/ok", "", ""},
+		{"204 allows", hook.URL + "/no-content", "", ""},
+		{"403 refuses", hook.URL + "/forbidden", "HTTP 403 Forbidden", "level=INFO"},
+		{"404 refuses", hook.URL + "/missing", "HTTP 404", "level=INFO"},
+		{"timeout refuses", hook.URL + "/slow", "did not answer within 200ms", "level=WARN"},
+		{"unreachable refuses", deadURL, "auth webhook unavailable", "level=WARN"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var logs bytes.Buffer
+			validate := webhookAuth(tt.url, 200*time.Millisecond, slog.New(slog.NewTextHandler(&logs, nil)))
+			pc := service.PayloadContext{StoreID: "s1", Headers: headers, Transport: "ws"}
+			start := time.Now()
+			err := validate(context.Background(), payload, pc)
+			if time.Since(start) > 3*time.Second {
+				t.Fatalf("the webhook call took %v", time.Since(start))
+			}
+			switch {
+			case tt.wantErr == "" && err != nil:
+				t.Fatalf("refused: %v", err)
+			case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
+				t.Fatalf("err = %v, want one containing %q", err, tt.wantErr)
+			case err != nil && strings.Contains(err.Error(), "127.0.0.1"):
+				t.Fatalf("the client's error reveals the webhook's address: %v", err)
+			}
+			if tt.wantLog != "" && (!strings.Contains(logs.String(), tt.wantLog) || !strings.Contains(logs.String(), "store_id=s1")) {
+				t.Fatalf("log lacks %q and store_id=s1:\n%s", tt.wantLog, logs.String())
+			}
+			for _, secret := range []string{"secret-token", "abc", "sid=1"} {
+				if strings.Contains(logs.String(), secret) {
+					t.Fatalf("log holds %q:\n%s", secret, logs.String())
+				}
+			}
+			if tt.url == deadURL {
+				return
+			}
+			r := <-got
+			if r.method != http.MethodPost || r.contentType != "application/json" {
+				t.Fatalf("webhook got %s with Content-Type %q", r.method, r.contentType)
+			}
+			if r.body.StoreID != "s1" || r.body.Transport != "ws" {
+				t.Fatalf("webhook body: storeId %q transport %q", r.body.StoreID, r.body.Transport)
+			}
+			var p map[string]any
+			if err := json.Unmarshal(r.body.Payload, &p); err != nil || p["authToken"] != "secret-token" || p["n"] != 1.0 {
+				t.Fatalf("webhook payload %s (%v)", r.body.Payload, err)
+			}
+			if !reflect.DeepEqual(r.body.Headers, map[string][]string(headers)) {
+				t.Fatalf("webhook headers %v, want %v", r.body.Headers, headers)
+			}
+		})
+	}
+}
+
+func TestWebhookAuthNilPayload(t *testing.T) {
+	var raw string
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var buf bytes.Buffer
+		buf.ReadFrom(r.Body)
+		raw = buf.String()
+	}))
+	defer hook.Close()
+	err := webhookAuth(hook.URL, time.Second, slog.New(slog.DiscardHandler))(context.Background(), nil, service.PayloadContext{StoreID: "s"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `{"storeId":"s","payload":null,"headers":{},"transport":""}`; raw != want {
+		t.Fatalf("body %s, want %s", raw, want)
+	}
+}
+
+func TestAnyValidator(t *testing.T) {
+	accept := func(context.Context, *structpb.Value, service.PayloadContext) error { return nil }
+	refuse := func(msg string) service.PayloadValidator {
+		return func(context.Context, *structpb.Value, service.PayloadContext) error { return errors.New(msg) }
+	}
+	calls := 0
+	counting := func(context.Context, *structpb.Value, service.PayloadContext) error { calls++; return nil }
+	for _, tt := range []struct {
+		name       string
+		validators []service.PayloadValidator
+		wantErr    string
+	}{
+		{"one accepts", []service.PayloadValidator{accept}, ""},
+		{"one refuses", []service.PayloadValidator{refuse("no")}, "no"},
+		{"second accepts", []service.PayloadValidator{refuse("a"), accept}, ""},
+		{"first accepts, rest not asked", []service.PayloadValidator{accept, counting}, ""},
+		{"all refuse", []service.PayloadValidator{refuse("a"), refuse("b")}, "a; b"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			err := anyValidator(tt.validators...)(context.Background(), nil, service.PayloadContext{})
+			if (tt.wantErr == "") != (err == nil) || (err != nil && err.Error() != tt.wantErr) {
+				t.Fatalf("err = %v, want %q", err, tt.wantErr)
+			}
+		})
+	}
+	if calls != 0 {
+		t.Fatalf("a validator after one that accepted was called %d times", calls)
+	}
+}
