@@ -236,7 +236,9 @@ func (s *Service) append(st *store, batch []*syncv1.Event) error {
 		return &StorageError{Op: "append", Err: err}
 	}
 	st.info = info
-	st.publish(delivery{pages: s.pages(st.info.BackendID, recs), committed: time.Now()}, s.metrics)
+	if len(st.subs) > 0 { // pages are built only for stores that have live pulls
+		st.publish(delivery{pages: s.pages(st.info.BackendID, recs), committed: time.Now()}, s.metrics)
+	}
 	return nil
 }
 
