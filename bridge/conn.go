@@ -1,18 +1,17 @@
 package bridge
 
 import (
-	"net/http"
-
 	"context"
 	"errors"
 	"fmt"
-	"github.com/livestore-sync/livestore-sync/service"
 	"io"
 	"log/slog"
+	"net/http"
 	"sync"
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/livestore-sync/livestore-sync/service"
 )
 
 // wsConn is one LiveStore WebSocket: a read loop (serve), one writer goroutine fed by a bounded
@@ -43,9 +42,11 @@ type wsConn struct {
 }
 
 // newConn returns the connection of a socket whose upgrade request had the headers h; every
-// request on the socket carries them to the service (for its hooks).
+// request on the socket carries them to the service (for its hooks), and the trace they name
+// (if any) is the parent of requests that name none themselves.
 func newConn(b *Bridge, ws *websocket.Conn, sr syncRequest, h http.Header) *wsConn {
 	base := service.WithRequestInfo(context.Background(), service.RequestInfo{Transport: "ws", Headers: h.Clone()})
+	base = b.tr.headerContext(base, h)
 	ctx, cancel := context.WithCancel(base)
 	return &wsConn{
 		b:          b,

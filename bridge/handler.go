@@ -3,13 +3,13 @@ package bridge
 import (
 	"context"
 	"errors"
-	"github.com/livestore-sync/livestore-sync/service"
 	"net/http"
 	"slices"
 	"strings"
 	"sync"
 
 	"github.com/coder/websocket"
+	"github.com/livestore-sync/livestore-sync/service"
 )
 
 // Bridge serves LiveStore's sync protocols for a SyncService. It is an http.Handler meant to be
@@ -19,6 +19,7 @@ import (
 type Bridge struct {
 	svc  SyncService
 	opts Options
+	tr   tracing
 
 	mu       sync.Mutex
 	conns    map[*wsConn]struct{}
@@ -28,7 +29,13 @@ type Bridge struct {
 
 // New returns a Bridge that serves svc with opts (zero fields take their defaults).
 func New(svc SyncService, opts Options) *Bridge {
-	return &Bridge{svc: svc, opts: opts.withDefaults(), conns: make(map[*wsConn]struct{})}
+	opts = opts.withDefaults()
+	return &Bridge{
+		svc:   svc,
+		opts:  opts,
+		tr:    newTracing(opts.TracerProvider, opts.Propagator),
+		conns: make(map[*wsConn]struct{}),
+	}
 }
 
 // Responses of the reference worker (PROTOCOL §1.1).

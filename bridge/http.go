@@ -80,6 +80,7 @@ func (b *Bridge) handleHTTP(w http.ResponseWriter, r *http.Request, sr syncReque
 	}
 
 	ctx := service.WithRequestInfo(r.Context(), service.RequestInfo{Transport: "http", Headers: r.Header})
+	ctx = b.tr.headerContext(ctx, r.Header)
 	if b.opts.RequestTimeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, b.opts.RequestTimeout)
@@ -122,7 +123,9 @@ func (b *Bridge) runHTTPMessage(ctx, reqCtx context.Context, body []byte, sr syn
 		return res
 	}
 
+	ctx, span := b.tr.startRPC(ctx, m, transportHTTP, true)
 	var err error
+	defer func() { endRPC(span, res.failure != "", err, res.failure) }()
 	var success exit
 	switch {
 	case call.ping != nil:

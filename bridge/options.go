@@ -5,6 +5,9 @@ import (
 	"time"
 
 	"github.com/livestore-sync/livestore-sync/service"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Defaults for the zero fields of Options.
@@ -121,6 +124,16 @@ type Options struct {
 	// never logged. Default slog.Default().
 	Logger *slog.Logger
 
+	// TracerProvider makes the tracer of the bridge's spans: one server span per Push, Pull and
+	// Ping, on both transports, continuing the caller's trace (see Propagator). Default the
+	// global provider (otel.GetTracerProvider()), which traces nothing unless set.
+	TracerProvider trace.TracerProvider
+	// Propagator reads the caller's trace from the HTTP headers of HTTP transport requests and
+	// WebSocket upgrades (traceparent, b3, … as it is configured). The Effect RPC tracing fields
+	// of each request (traceId, spanId, sampled) are read whatever it is. Default the global
+	// propagator (otel.GetTextMapPropagator()).
+	Propagator propagation.TextMapPropagator
+
 	// Metrics counts open sockets (transport "ws") and HTTP transport requests in progress
 	// (transport "http"); nil counts nothing.
 	Metrics *service.Metrics
@@ -159,6 +172,12 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
+	}
+	if o.TracerProvider == nil {
+		o.TracerProvider = otel.GetTracerProvider()
+	}
+	if o.Propagator == nil {
+		o.Propagator = otel.GetTextMapPropagator()
 	}
 	return o
 }

@@ -7,6 +7,8 @@ import (
 
 	syncv1 "github.com/livestore-sync/livestore-sync/gen/livestore/sync/v1"
 	"github.com/livestore-sync/livestore-sync/service"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // request is one running Push or Pull of a socket.
@@ -14,6 +16,7 @@ type request struct {
 	id     string
 	ctx    context.Context
 	cancel context.CancelFunc
+	span   trace.Span // the request's span, ended by endRequest
 	// acks receives the client's Acks for this request (at most one is kept).
 	acks chan struct{}
 	// interrupted is set, under wsConn.mu, when the client interrupted the request.
@@ -62,19 +65,24 @@ func (c *wsConn) startRequest(m clientMessage) {
 		return
 	}
 
+	ctx, span := c.b.tr.startRPC(c.ctx, m, transportWS, false)
 	c.mu.Lock()
 	if _, dup := c.requests[call.id]; dup {
 		c.mu.Unlock()
-		c.send(appendExit(nil, call.id, exitDie(defect{Message: fmt.Sprintf("request id %s is already in use by a running request", call.id)})))
+		msg := fmt.Sprintf("request id %s is already in use by a running request", call.id)
+		endRPC(span, true, nil, msg)
+		c.send(appendExit(nil, call.id, exitDie(defect{Message: msg})))
 		return
 	}
 	if max := c.b.opts.MaxRequestsPerSocket; len(c.requests) >= max {
 		c.mu.Unlock()
-		c.send(appendExit(nil, call.id, exitFail(appendUnknownError(nil, fmt.Sprintf("too many concurrent requests on this socket (limit %d)", max)))))
+		msg := fmt.Sprintf("too many concurrent requests on this socket (limit %d)", max)
+		endRPC(span, true, nil, msg)
+		c.send(appendExit(nil, call.id, exitFail(appendUnknownError(nil, msg))))
 		return
 	}
-	ctx, cancel := context.WithCancel(c.ctx)
-	r := &request{id: call.id, ctx: ctx, cancel: cancel, acks: make(chan struct{}, 1)}
+	ctx, cancel := context.WithCancel(ctx)
+	r := &request{id: call.id, ctx: ctx, cancel: cancel, span: span, acks: make(chan struct{}, 1)}
 	c.requests[call.id] = r
 	c.mu.Unlock()
 
@@ -163,6 +171,7 @@ func (c *wsConn) endRequest(r *request, err error, success exit) {
 		delete(c.requests, r.id)
 	}
 	c.mu.Unlock()
+	c.endSpan(r, err, interrupted)
 
 	switch {
 	case c.isClosing():
@@ -178,6 +187,21 @@ func (c *wsConn) endRequest(r *request, err error, success exit) {
 		}
 		c.send(appendExit(nil, r.id, e))
 	}
+}
+
+// endSpan ends a request's span: failed when the request failed, not when the client
+// interrupted it or the socket closed under it.
+func (c *wsConn) endSpan(r *request, err error, interrupted bool) {
+	if interrupted {
+		r.span.SetAttributes(attribute.Bool("livestore.interrupted", true))
+	}
+	failed := err != nil && !interrupted && !c.isClosing() &&
+		!errors.Is(err, context.Canceled) && !errors.Is(err, errSocketClosing)
+	msg := ""
+	if failed {
+		msg = err.Error()
+	}
+	endRPC(r.span, failed, err, msg)
 }
 
 // ack delivers the client's Ack to its request; an Ack for no running request is ignored.

@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	syncv1 "github.com/livestore-sync/livestore-sync/gen/livestore/sync/v1"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Effect RPC message tags sent by clients (PROTOCOL §2.1).
@@ -45,6 +46,9 @@ type clientMessage struct {
 	RawID string
 	// Payload is a Request's payload, as sent.
 	Payload json.RawMessage
+	// Parent is the caller's span named by a Request's traceId, spanId and sampled fields
+	// (trace.go); invalid when they are missing or malformed.
+	Parent trace.SpanContext
 }
 
 // decodeClientMessage decodes one client frame. A frame that is not JSON gives a defect value
@@ -66,6 +70,7 @@ func decodeClientMessage(data []byte) (clientMessage, *defect) {
 		m.RawID = jsTemplateString(fields["id"], "undefined")
 		m.ID = canonicalRequestID(fields["id"])
 		m.Payload = fields["payload"]
+		m.Parent = requestParent(fields)
 	case tagAck, tagInterrupt:
 		m.RawID = jsTemplateString(fields["requestId"], "undefined")
 		m.ID = canonicalRequestID(fields["requestId"])

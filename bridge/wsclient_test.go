@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
@@ -62,9 +63,15 @@ type testClient struct {
 // startReading).
 func (ts *testServer) dial(storeID string, paused bool) *testClient {
 	ts.t.Helper()
+	return ts.dialWithHeader(storeID, paused, nil)
+}
+
+// dialWithHeader is dial with extra headers on the upgrade request.
+func (ts *testServer) dialWithHeader(storeID string, paused bool, h http.Header) *testClient {
+	ts.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	ws, resp, err := websocket.Dial(ctx, ts.wsURL(storeID), nil)
+	ws, resp, err := websocket.Dial(ctx, ts.wsURL(storeID), &websocket.DialOptions{HTTPHeader: h})
 	if err != nil {
 		ts.t.Fatalf("dial: %v", err)
 	}

@@ -26,6 +26,7 @@ func (s *Service) Pull(ctx context.Context, req *syncv1.PullRequest, send func(*
 		return err
 	}
 	defer s.inflight.Done()
+	annotatePull(ctx, req)
 	if err := s.checkStoreID(req.GetStoreId()); err != nil {
 		return err
 	}

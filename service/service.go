@@ -130,7 +130,12 @@ func (s *Service) Push(ctx context.Context, req *syncv1.PushRequest) (err error)
 	}
 	defer s.inflight.Done()
 	start := time.Now()
-	defer func() { s.metrics.push(outcome(err), len(req.GetBatch()), time.Since(start)) }()
+	annotatePush(ctx, req)
+	defer func() {
+		o := outcome(err)
+		s.metrics.push(o, len(req.GetBatch()), time.Since(start))
+		annotateOutcome(ctx, o)
+	}()
 	if err := s.checkStoreID(req.GetStoreId()); err != nil {
 		return err
 	}
@@ -299,6 +304,7 @@ func (s *Service) Ping(ctx context.Context, req *syncv1.PingRequest) error {
 	if req.GetStoreId() == "" {
 		return nil
 	}
+	annotateStore(ctx, req.GetStoreId())
 	return s.checkStoreID(req.GetStoreId())
 }
 

@@ -50,6 +50,7 @@ type serverProcess struct {
 	url     string
 	dataDir string
 	stderr  *syncBuffer
+	stdout  *syncBuffer
 	exited  chan error
 }
 
@@ -67,6 +68,12 @@ func (b *syncBuffer) WriteString(s string) {
 	b.b.WriteString(s)
 }
 
+// Write makes a syncBuffer an io.Writer.
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.WriteString(string(p))
+	return len(p), nil
+}
+
 func (b *syncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -77,16 +84,25 @@ func (b *syncBuffer) String() string {
 // until it listens. The process is killed when the test ends, if still running.
 func startServer(t *testing.T, dataDir string, extraArgs ...string) *serverProcess {
 	t.Helper()
+	return startServerEnv(t, dataDir, nil, extraArgs...)
+}
+
+// startServerEnv is startServer with env added to the process's environment; the server's
+// standard output is kept in stdout.
+func startServerEnv(t *testing.T, dataDir string, env []string, extraArgs ...string) *serverProcess {
+	t.Helper()
 	args := append([]string{"serve", "--addr", "127.0.0.1:0", "--data-dir", dataDir}, extraArgs...)
 	cmd := exec.Command(binary, args...)
+	cmd.Env = append(os.Environ(), env...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
+	s := &serverProcess{cmd: cmd, dataDir: dataDir, stderr: new(syncBuffer), stdout: new(syncBuffer), exited: make(chan error, 1)}
+	cmd.Stdout = s.stdout
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	s := &serverProcess{cmd: cmd, dataDir: dataDir, stderr: new(syncBuffer), exited: make(chan error, 1)}
 	addr := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stderr)

@@ -228,6 +228,15 @@ func serve(args []string, stderr io.Writer) error {
 		return err
 	}
 	log := newLogger(cfg, stderr)
+	tr, err := setupTracing(context.Background(), os.Getenv, log)
+	if err != nil {
+		return err
+	}
+	defer flushTraces(tr, log)
+	traceOpts, err := tr.connectOptions()
+	if err != nil {
+		return err
+	}
 
 	engine, err := pebblestore.Open(cfg.dataDir, pebblestore.Options{Logger: log.With("component", "pebble")})
 	if err != nil {
@@ -255,9 +264,11 @@ func serve(args []string, stderr io.Writer) error {
 		bridge: bridge.New(svc, bridge.Options{
 			Logger: log, Metrics: metrics, CORSOrigins: cfg.corsOrigins,
 			DisableWebSocket: !cfg.enabled("ws"), DisableHTTP: !cfg.enabled("http"),
+			TracerProvider: tr.provider, Propagator: tr.propagator,
 		}),
-		health: grpchealth.NewStaticChecker(syncv1connect.SyncServiceName),
-		log:    log,
+		health:    grpchealth.NewStaticChecker(syncv1connect.SyncServiceName),
+		log:       log,
+		traceOpts: traceOpts,
 	}
 	s.ready.Store(true)
 	srv := &http.Server{
@@ -298,6 +309,20 @@ type server struct {
 	health *grpchealth.StaticChecker
 	log    *slog.Logger
 	ready  atomic.Bool
+	// traceOpts trace the Connect services' calls (none when tracing is off).
+	traceOpts []connect.HandlerOption
+}
+
+// traceFlushTimeout bounds how long a stopping server waits to export its last spans.
+const traceFlushTimeout = 5 * time.Second
+
+// flushTraces exports the spans not exported yet, when the server stops.
+func flushTraces(tr tracing, log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), traceFlushTimeout)
+	defer cancel()
+	if err := tr.shutdown(ctx); err != nil {
+		log.Warn("exporting the last spans failed", "err", err)
+	}
 }
 
 // drain shuts the server down: not ready any more (for delay, still serving), then no new
@@ -348,14 +373,17 @@ func (s *server) routes(reg *prometheus.Registry, metrics *service.Metrics, admi
 		syncGate = connect.WithInterceptors()
 		services = append(services, syncv1connect.SyncServiceName)
 	}
-	mux.Handle(syncv1connect.NewSyncServiceHandler(service.NewHandler(s.svc), observe, syncGate, limit))
+	// Tracing comes first, so that the span covers the other interceptors.
+	syncOpts := append(slices.Clone(s.traceOpts), observe, syncGate, limit)
+	mux.Handle(syncv1connect.NewSyncServiceHandler(service.NewHandler(s.svc), syncOpts...))
 
 	adminGate := connect.WithInterceptors(refuse{errAdminOff})
 	if adminSecret != "" {
 		adminGate = connect.WithInterceptors(service.AdminAuth(adminSecret))
 		services = append(services, syncv1connect.AdminServiceName)
 	}
-	mux.Handle(syncv1connect.NewAdminServiceHandler(service.NewAdminHandler(s.svc), observe, adminGate))
+	adminOpts := append(slices.Clone(s.traceOpts), observe, adminGate)
+	mux.Handle(syncv1connect.NewAdminServiceHandler(service.NewAdminHandler(s.svc), adminOpts...))
 	reflector := grpcreflect.NewStaticReflector(services...)
 	mux.Handle(grpcreflect.NewHandlerV1(reflector))
 	mux.Handle(grpcreflect.NewHandlerV1Alpha(reflector))
