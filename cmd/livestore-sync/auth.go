@@ -4,8 +4,10 @@ import (
 	"context"
 	"crypto/subtle"
 	"errors"
+	"log/slog"
 	"strings"
 
+	"github.com/golang-jwt/jwt/v5"
 	"github.com/livestore-sync/livestore-sync/service"
 	"google.golang.org/protobuf/types/known/structpb"
 )
@@ -53,4 +55,27 @@ func oneOf(s string, list []string) bool {
 		found |= subtle.ConstantTimeCompare([]byte(s), []byte(t))
 	}
 	return found == 1
+}
+
+// payloadValidator combines the configured auth modes into one validator that accepts a
+// connection when any of them does: the cheap local checks first, the webhook last. Nil when
+// none is configured.
+func payloadValidator(cfg serveConfig, jwks jwt.Keyfunc, log *slog.Logger) service.PayloadValidator {
+	var validators []service.PayloadValidator
+	if len(cfg.authTokens) > 0 {
+		validators = append(validators, staticTokens(cfg.authTokens))
+	}
+	if cfg.jwtSecret != "" {
+		validators = append(validators, jwtTokens([]byte(cfg.jwtSecret), cfg.jwtChecks))
+	}
+	if jwks != nil {
+		validators = append(validators, jwksTokens(jwks, cfg.jwtChecks))
+	}
+	if cfg.webhookURL != "" {
+		validators = append(validators, webhookAuth(cfg.webhookURL, cfg.webhookWait, log.With("component", "auth-webhook")))
+	}
+	if len(validators) == 0 {
+		return nil
+	}
+	return anyValidator(validators...)
 }

@@ -16,11 +16,35 @@ import (
 // jwtLeeway is the clock skew allowed when checking a JWT's exp and nbf claims.
 const jwtLeeway = 30 * time.Second
 
-// jwtMethods are the signing algorithms --auth-jwt-secret accepts: HMAC only, never "none".
-var jwtMethods = []string{"HS256", "HS384", "HS512"}
+// hmacMethods are the signing algorithms --auth-jwt-secret accepts: HMAC only, never "none".
+var hmacMethods = []string{"HS256", "HS384", "HS512"}
+
+// publicKeyMethods are the signing algorithms --auth-jwks accepts: RSA, RSA-PSS, ECDSA and
+// Ed25519, never HMAC (a public key must not be usable as an HMAC secret) nor "none".
+var publicKeyMethods = []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
 
 // errNoJWT is the answer to a connection that sent no token at all.
 var errNoJWT = errors.New("missing auth token: send a JWT as payload.authToken or Authorization: Bearer")
+
+// jwtChecks are the claim checks both JWT modes make besides the store: an optional issuer
+// (iss) and audience (aud) the token must carry (--auth-jwt-issuer, --auth-jwt-audience).
+type jwtChecks struct {
+	issuer   string
+	audience string
+}
+
+// parserOptions returns the jwt parser options of methods and c: exp required, nbf honoured,
+// both with jwtLeeway.
+func (c jwtChecks) parserOptions(methods []string) []jwt.ParserOption {
+	opts := []jwt.ParserOption{jwt.WithValidMethods(methods), jwt.WithExpirationRequired(), jwt.WithLeeway(jwtLeeway)}
+	if c.issuer != "" {
+		opts = append(opts, jwt.WithIssuer(c.issuer))
+	}
+	if c.audience != "" {
+		opts = append(opts, jwt.WithAudience(c.audience))
+	}
+	return opts
+}
 
 // authCandidates returns the non-empty tokens a connection sent: payload.authToken, then the
 // Authorization header's bearer token.
@@ -40,8 +64,14 @@ func authCandidates(payload *structpb.Value, pc service.PayloadContext) []string
 // claim not in the past (nbf honoured; both with jwtLeeway), and allowing the requested store:
 // a storeId claim equal to it, or a stores claim listing it or "*". Its errors say why a token
 // failed without repeating it.
-func jwtTokens(secret []byte) service.PayloadValidator {
-	parser := jwt.NewParser(jwt.WithValidMethods(jwtMethods), jwt.WithExpirationRequired(), jwt.WithLeeway(jwtLeeway))
+func jwtTokens(secret []byte, checks jwtChecks) service.PayloadValidator {
+	return jwtValidator(hmacMethods, checks, func(*jwt.Token) (any, error) { return secret, nil })
+}
+
+// jwtValidator is a payload validator of JWTs signed with one of methods by the key that key
+// returns, with the checks of jwtTokens and checks.
+func jwtValidator(methods []string, checks jwtChecks, key jwt.Keyfunc) service.PayloadValidator {
+	parser := jwt.NewParser(checks.parserOptions(methods)...)
 	return func(_ context.Context, payload *structpb.Value, pc service.PayloadContext) error {
 		candidates := authCandidates(payload, pc)
 		if len(candidates) == 0 {
@@ -49,7 +79,7 @@ func jwtTokens(secret []byte) service.PayloadValidator {
 		}
 		var first error
 		for _, c := range candidates {
-			err := checkJWT(parser, secret, c, pc.StoreID)
+			err := checkJWT(parser, checks, methods, key, c, pc.StoreID)
 			if err == nil {
 				return nil
 			}
@@ -62,11 +92,11 @@ func jwtTokens(secret []byte) service.PayloadValidator {
 }
 
 // checkJWT verifies one token for storeID, returning why it is refused.
-func checkJWT(parser *jwt.Parser, secret []byte, raw, storeID string) error {
+func checkJWT(parser *jwt.Parser, checks jwtChecks, methods []string, key jwt.Keyfunc, raw, storeID string) error {
 	claims := jwt.MapClaims{}
-	token, err := parser.ParseWithClaims(raw, claims, func(*jwt.Token) (any, error) { return secret, nil })
+	token, err := parser.ParseWithClaims(raw, claims, key)
 	if err != nil {
-		return jwtReason(token, err)
+		return checks.reason(token, claims, methods, err)
 	}
 	if id, ok := claims["storeId"].(string); ok && id == storeID {
 		return nil
@@ -84,26 +114,44 @@ func checkJWT(parser *jwt.Parser, secret []byte, raw, storeID string) error {
 	return fmt.Errorf("auth JWT does not allow store %q", storeID)
 }
 
-// jwtReason turns a parse error into a short reason that does not repeat the token.
-func jwtReason(token *jwt.Token, err error) error {
+// reason turns a parse error into a short reason that does not repeat the token.
+func (c jwtChecks) reason(token *jwt.Token, claims jwt.MapClaims, methods []string, err error) error {
 	switch {
 	case errors.Is(err, jwt.ErrTokenMalformed):
 		return errors.New("invalid auth JWT: malformed token")
-	case token != nil && !slices.Contains(jwtMethods, fmt.Sprint(token.Header["alg"])):
-		alg := fmt.Sprint(token.Header["alg"])
-		if len(alg) > 16 {
-			alg = alg[:16] + "…"
-		}
-		return fmt.Errorf("invalid auth JWT: algorithm %q not allowed (want one of %s)", alg, strings.Join(jwtMethods, ", "))
+	case token != nil && !slices.Contains(methods, fmt.Sprint(token.Header["alg"])):
+		return fmt.Errorf("invalid auth JWT: algorithm %q not allowed (want one of %s)",
+			truncate(fmt.Sprint(token.Header["alg"]), 16), strings.Join(methods, ", "))
+	case errors.Is(err, jwt.ErrTokenUnverifiable):
+		// The key function failed: no key in the key set for the token's kid (or its alg or
+		// use do not match the key's).
+		kid, _ := token.Header["kid"].(string)
+		return fmt.Errorf("invalid auth JWT: no key to verify it (kid %q)", truncate(kid, 64))
 	case errors.Is(err, jwt.ErrTokenSignatureInvalid):
 		return errors.New("invalid auth JWT: wrong signature")
-	case errors.Is(err, jwt.ErrTokenRequiredClaimMissing):
+	case errors.Is(err, jwt.ErrTokenRequiredClaimMissing) && claims["exp"] == nil:
 		return errors.New("invalid auth JWT: it has no exp claim")
+	case errors.Is(err, jwt.ErrTokenRequiredClaimMissing) && c.issuer != "" && claims["iss"] == nil:
+		return errors.New("auth JWT from another issuer (it has no iss claim)")
+	case errors.Is(err, jwt.ErrTokenRequiredClaimMissing) && c.audience != "" && claims["aud"] == nil:
+		return errors.New("auth JWT for another audience (it has no aud claim)")
 	case errors.Is(err, jwt.ErrTokenExpired):
 		return errors.New("auth JWT expired")
 	case errors.Is(err, jwt.ErrTokenNotValidYet):
 		return errors.New("auth JWT not valid yet (nbf)")
+	case errors.Is(err, jwt.ErrTokenInvalidIssuer):
+		return errors.New("auth JWT from another issuer (iss)")
+	case errors.Is(err, jwt.ErrTokenInvalidAudience):
+		return errors.New("auth JWT for another audience (aud)")
 	default:
 		return errors.New("invalid auth JWT: bad claims")
 	}
+}
+
+// truncate shortens s, which a client chose, to at most n bytes for a message.
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "…"
+	}
+	return s
 }

@@ -39,7 +39,7 @@ func TestJWTTokens(t *testing.T) {
 	hs := func(claims jwt.MapClaims) string {
 		return signJWT(t, jwt.SigningMethodHS256, []byte(testJWTSecret), claims)
 	}
-	validate := jwtTokens([]byte(testJWTSecret))
+	validate := jwtTokens([]byte(testJWTSecret), jwtChecks{})
 	for _, tt := range []struct {
 		name    string
 		token   string
@@ -89,7 +89,7 @@ func TestJWTTokensTriesEveryCandidate(t *testing.T) {
 	good := signJWT(t, jwt.SigningMethodHS256, []byte(testJWTSecret), jwt.MapClaims{"storeId": "s1", "exp": time.Now().Add(time.Hour).Unix()})
 	payload, _ := structpb.NewValue(map[string]any{"authToken": "stale"})
 	pc := service.PayloadContext{StoreID: "s1", Headers: http.Header{"Authorization": {"Bearer " + good}}}
-	if err := jwtTokens([]byte(testJWTSecret))(context.Background(), payload, pc); err != nil {
+	if err := jwtTokens([]byte(testJWTSecret), jwtChecks{})(context.Background(), payload, pc); err != nil {
 		t.Fatalf("a good bearer token after a bad payload token: %v", err)
 	}
 }
@@ -180,16 +180,17 @@ func TestAuthJWTEndToEnd(t *testing.T) {
 func TestAuthFlags(t *testing.T) {
 	t.Setenv("LIVESTORE_SYNC_AUTH_JWT_SECRET", "env-jwt-secret")
 	t.Setenv("LIVESTORE_SYNC_AUTH_WEBHOOK", "http://user:hook-password@127.0.0.1:1/auth")
+	t.Setenv("LIVESTORE_SYNC_AUTH_JWKS", "https://id.example/jwks?key=jwks-password")
 	var out strings.Builder
 	if code := run([]string{"serve", "--help"}, &out, &out); code != 0 {
 		t.Fatalf("--help: exit %d\n%s", code, out.String())
 	}
-	for _, want := range []string{"-auth-jwt-secret", "-auth-webhook", "-auth-webhook-timeout", "accepted if any of them accepts"} {
+	for _, want := range []string{"-auth-jwt-secret", "-auth-jwks", "-auth-jwt-issuer", "-auth-jwt-audience", "-auth-webhook", "-auth-webhook-timeout", "accepted if any of them accepts"} {
 		if !strings.Contains(out.String(), want) {
 			t.Fatalf("--help lacks %q:\n%s", want, out.String())
 		}
 	}
-	for _, secret := range []string{"env-jwt-secret", "hook-password"} {
+	for _, secret := range []string{"env-jwt-secret", "hook-password", "jwks-password"} {
 		if strings.Contains(out.String(), secret) {
 			t.Fatalf("--help prints %q", secret)
 		}

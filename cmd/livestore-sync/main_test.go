@@ -355,6 +355,8 @@ func TestUsage(t *testing.T) {
 		{[]string{"serve", "--bogus"}, 2, "flag provided but not defined"},
 		{[]string{"serve", "extra"}, 2, "unexpected arguments"},
 		{[]string{"serve", "--transports", "ws,carrier-pigeon"}, 2, `unknown transport "carrier-pigeon"`},
+		{[]string{"serve", "--auth-jwt-issuer", "https://id.example"}, 2, "need --auth-jwt-secret or --auth-jwks"},
+		{[]string{"serve", "--help"}, 0, "LIVESTORE_SYNC_AUTH_JWKS"},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {

@@ -1,0 +1,190 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"os"
+	"slices"
+	"strings"
+	"time"
+)
+
+// serveConfig is what the serve command's flags set.
+type serveConfig struct {
+	addr         string
+	dataDir      string
+	adminSecret  string
+	logFormat    string
+	logLevel     slog.Level
+	drainDelay   time.Duration
+	drainTimeout time.Duration
+	authTokens   listFlag
+	jwtSecret    string
+	jwksSource   string
+	jwtChecks    jwtChecks
+	webhookURL   string
+	webhookWait  time.Duration
+	forwardHdrs  listFlag
+	transports   listFlag
+	corsOrigins  listFlag
+}
+
+// transportNames are the values --transports takes.
+var transportNames = []string{"ws", "http", "grpc"}
+
+// enabled reports whether a transport is on.
+func (c serveConfig) enabled(transport string) bool { return slices.Contains(c.transports, transport) }
+
+func parseServeFlags(args []string, stderr io.Writer) (serveConfig, error) {
+	var cfg serveConfig
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&cfg.addr, "addr", envOr("LIVESTORE_SYNC_ADDR", defaultAddr),
+		"`host:port` to listen on for every protocol (env LIVESTORE_SYNC_ADDR)")
+	fs.StringVar(&cfg.dataDir, "data-dir", envOr("LIVESTORE_SYNC_DATA_DIR", defaultDataDir),
+		"`directory` of the Pebble database, created when missing (env LIVESTORE_SYNC_DATA_DIR)")
+	fs.StringVar(&cfg.adminSecret, "admin-secret", "",
+		"`secret` that turns on the AdminService; callers send it as 'Authorization: Bearer <secret>'.\n"+
+			"Prefer the environment variable, which other users cannot see in the process list (env LIVESTORE_SYNC_ADMIN_SECRET)")
+	fs.Var(&cfg.authTokens, "auth-token",
+		"`token` a client must send (as payload.authToken, or Authorization: Bearer) to connect by any\n"+
+			"transport; repeat or separate with commas for several. Off when none is given\n"+
+			"(env LIVESTORE_SYNC_AUTH_TOKENS, comma-separated). With several of --auth-token,\n"+
+			"--auth-jwt-secret, --auth-jwks and --auth-webhook, a connection is\n"+
+			"accepted if any of them accepts it")
+	fs.StringVar(&cfg.jwtSecret, "auth-jwt-secret", "",
+		"`secret` for client JWTs, sent where --auth-token's are: HS256/384/512-signed with it, with an exp\n"+
+			"claim (nbf honoured; 30s leeway) and a storeId claim equal to the store, or a stores array\n"+
+			"claim holding it or \"*\". Prefer the environment variable (env LIVESTORE_SYNC_AUTH_JWT_SECRET)")
+	fs.StringVar(&cfg.jwksSource, "auth-jwks", "",
+		"`file or URL` of a JSON Web Key Set: client JWTs signed with one of its keys (RS, PS, ES or\n"+
+			"EdDSA; the token's kid names the key) are checked like --auth-jwt-secret's. A URL is fetched\n"+
+			"at start (the server does not start without it), hourly, and on an unknown kid at most every\n"+
+			"5 minutes (env LIVESTORE_SYNC_AUTH_JWKS)")
+	fs.StringVar(&cfg.jwtChecks.issuer, "auth-jwt-issuer", envOr("LIVESTORE_SYNC_AUTH_JWT_ISSUER", ""),
+		"`issuer` (iss claim) client JWTs must carry, with --auth-jwt-secret or --auth-jwks\n"+
+			"(env LIVESTORE_SYNC_AUTH_JWT_ISSUER)")
+	fs.StringVar(&cfg.jwtChecks.audience, "auth-jwt-audience", envOr("LIVESTORE_SYNC_AUTH_JWT_AUDIENCE", ""),
+		"`audience` client JWTs must list in their aud claim, with --auth-jwt-secret or --auth-jwks\n"+
+			"(env LIVESTORE_SYNC_AUTH_JWT_AUDIENCE)")
+	fs.StringVar(&cfg.webhookURL, "auth-webhook", "",
+		"`URL` asked about each connection: it receives a POST of JSON {storeId, payload, headers,\n"+
+			"transport} and allows the connection by answering 2xx; anything else, or no answer within\n"+
+			"--auth-webhook-timeout, refuses it (env LIVESTORE_SYNC_AUTH_WEBHOOK)")
+	webhookWait := envOr("LIVESTORE_SYNC_AUTH_WEBHOOK_TIMEOUT", defaultWebhookTimeout.String())
+	fs.StringVar(&webhookWait, "auth-webhook-timeout", webhookWait,
+		"how long one --auth-webhook call may take (env LIVESTORE_SYNC_AUTH_WEBHOOK_TIMEOUT)")
+	fs.Var(&cfg.forwardHdrs, "forward-headers",
+		"request `headers` (case-insensitive, comma-separated) passed on to the push and pull hooks\n"+
+			"(env LIVESTORE_SYNC_FORWARD_HEADERS)")
+	fs.Var(&cfg.transports, "transports",
+		"the `transports` to serve, comma-separated: ws (LiveStore WebSocket), http (LiveStore HTTP),\n"+
+			"grpc (Connect, gRPC and gRPC-Web); a disabled one answers with an error saying so\n"+
+			"(env LIVESTORE_SYNC_TRANSPORTS; default ws,http,grpc)")
+	fs.Var(&cfg.corsOrigins, "cors-origins",
+		"`origins` (e.g. https://app.example.com, comma-separated) whose browsers may use the sync\n"+
+			"protocols; default any origin (env LIVESTORE_SYNC_CORS_ORIGINS)")
+	fs.StringVar(&cfg.logFormat, "log-format", envOr("LIVESTORE_SYNC_LOG_FORMAT", "text"),
+		"log `format`: text or json (env LIVESTORE_SYNC_LOG_FORMAT)")
+	level := envOr("LIVESTORE_SYNC_LOG_LEVEL", "info")
+	fs.StringVar(&level, "log-level", level, "log `level`: debug, info, warn or error (env LIVESTORE_SYNC_LOG_LEVEL)")
+	delay := envOr("LIVESTORE_SYNC_DRAIN_DELAY", "0s")
+	fs.StringVar(&delay, "drain-delay", delay,
+		"on shutdown, how long /readyz answers 503 before connections are refused, so load balancers\n"+
+			"stop sending traffic first, e.g. 5s (env LIVESTORE_SYNC_DRAIN_DELAY)")
+	drain := envOr("LIVESTORE_SYNC_DRAIN_TIMEOUT", defaultDrainTimeout.String())
+	fs.StringVar(&drain, "drain-timeout", drain,
+		"how long a shutdown waits for pushes and connections to finish, e.g. 10s (env LIVESTORE_SYNC_DRAIN_TIMEOUT)")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: livestore-sync serve [flags]\n\n"+
+			"Serves LiveStore's WebSocket and HTTP sync protocols and the livestore.sync.v1.SyncService\n"+
+			"API (Connect, gRPC, gRPC-Web, with reflection and health) on one port, with /metrics,\n"+
+			"/healthz and /readyz.\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return cfg, err
+		}
+		return cfg, usageError{err}
+	}
+	if fs.NArg() > 0 {
+		return cfg, usageError{fmt.Errorf("unexpected arguments: %v", fs.Args())}
+	}
+	if cfg.adminSecret == "" { // read after parsing, so that --help never prints the secret
+		cfg.adminSecret = os.Getenv("LIVESTORE_SYNC_ADMIN_SECRET")
+	}
+	if len(cfg.authTokens) == 0 { // likewise for the tokens
+		cfg.authTokens.Set(os.Getenv("LIVESTORE_SYNC_AUTH_TOKENS"))
+	}
+	if cfg.jwtSecret == "" { // likewise for the JWT secret
+		cfg.jwtSecret = os.Getenv("LIVESTORE_SYNC_AUTH_JWT_SECRET")
+	}
+	if cfg.webhookURL == "" { // the URL may hold credentials too
+		cfg.webhookURL = os.Getenv("LIVESTORE_SYNC_AUTH_WEBHOOK")
+	}
+	if cfg.jwksSource == "" { // a URL may hold credentials, so --help never prints it
+		cfg.jwksSource = os.Getenv("LIVESTORE_SYNC_AUTH_JWKS")
+	}
+	if (cfg.jwtChecks != jwtChecks{}) && cfg.jwtSecret == "" && cfg.jwksSource == "" {
+		return cfg, usageError{errors.New("--auth-jwt-issuer and --auth-jwt-audience need --auth-jwt-secret or --auth-jwks")}
+	}
+	if cfg.webhookURL != "" {
+		if u, err := url.Parse(cfg.webhookURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return cfg, usageError{errors.New("--auth-webhook must be an http:// or https:// URL")}
+		}
+	}
+	if w, err := time.ParseDuration(webhookWait); err == nil && w > 0 {
+		cfg.webhookWait = w
+	} else {
+		return cfg, usageError{fmt.Errorf("--auth-webhook-timeout must be a positive duration such as 2s, not %q", webhookWait)}
+	}
+	if len(cfg.forwardHdrs) == 0 {
+		cfg.forwardHdrs.Set(os.Getenv("LIVESTORE_SYNC_FORWARD_HEADERS"))
+	}
+	if len(cfg.corsOrigins) == 0 {
+		cfg.corsOrigins.Set(os.Getenv("LIVESTORE_SYNC_CORS_ORIGINS"))
+	}
+	if len(cfg.transports) == 0 {
+		cfg.transports.Set(envOr("LIVESTORE_SYNC_TRANSPORTS", strings.Join(transportNames, ",")))
+	}
+	for _, t := range cfg.transports {
+		if !slices.Contains(transportNames, t) {
+			return cfg, usageError{fmt.Errorf("--transports: unknown transport %q (known: %s)", t, strings.Join(transportNames, ", "))}
+		}
+	}
+	if cfg.logFormat != "text" && cfg.logFormat != "json" {
+		return cfg, usageError{fmt.Errorf("--log-format must be text or json, not %q", cfg.logFormat)}
+	}
+	if err := cfg.logLevel.UnmarshalText([]byte(level)); err != nil {
+		return cfg, usageError{fmt.Errorf("--log-level: %v", err)}
+	}
+	d, err := time.ParseDuration(drain)
+	if err != nil || d <= 0 {
+		return cfg, usageError{fmt.Errorf("--drain-timeout must be a positive duration such as 10s, not %q", drain)}
+	}
+	cfg.drainTimeout = d
+	if cfg.drainDelay, err = time.ParseDuration(delay); err != nil || cfg.drainDelay < 0 {
+		return cfg, usageError{fmt.Errorf("--drain-delay must be a duration such as 5s, not %q", delay)}
+	}
+	return cfg, nil
+}
+
+func envOr(name, def string) string {
+	if v, ok := os.LookupEnv(name); ok {
+		return v
+	}
+	return def
+}
+
+func newLogger(cfg serveConfig, w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: cfg.logLevel}
+	if cfg.logFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
