@@ -39,7 +39,8 @@ type HookContext struct {
 	StoreID string
 	// Payload is the client's payload, nil when it sent none.
 	Payload *structpb.Value
-	// Headers are the request's headers named in Options.ForwardHeaders, nil when none are.
+	// Headers are the request's headers named in Options.ForwardHeaders and those
+	// Options.ForwardHeadersFunc computed; nil when there are none.
 	Headers http.Header
 	// Transport names the transport the request came by (see RequestInfo).
 	Transport string
@@ -90,6 +91,14 @@ func (s *Service) hookContext(ctx context.Context, storeID string, payload *stru
 				hc.Headers = make(http.Header)
 			}
 			hc.Headers[name] = append([]string(nil), v...)
+		}
+	}
+	if s.forwardHeadersFunc != nil {
+		for name, v := range s.forwardHeadersFunc(info) {
+			if hc.Headers == nil {
+				hc.Headers = make(http.Header)
+			}
+			hc.Headers[textproto.CanonicalMIMEHeaderKey(name)] = v
 		}
 	}
 	return hc

@@ -159,3 +159,49 @@ func TestValidatePayloadOverConnect(t *testing.T) {
 		t.Fatalf("store has %d events, want only the accepted push's 1", n)
 	}
 }
+
+// TestForwardHeadersFunc checks that headers computed from the request reach the hooks, next to
+// the named ones, and that other headers do not.
+func TestForwardHeadersFunc(t *testing.T) {
+	rec := &recordingHooks{}
+	svc := newService(t, "", service.Options{
+		Hooks:          rec.hooks(0),
+		ForwardHeaders: []string{"X-Request-Id"},
+		ForwardHeadersFunc: func(info service.RequestInfo) http.Header {
+			// A user id from the session cookie, and the transport, as the original's
+			// forwardHeaders: (request) => ({ 'x-user-id': … }) would.
+			c, err := (&http.Request{Header: info.Headers}).Cookie("session")
+			if err != nil {
+				return nil
+			}
+			return http.Header{"x-user-id": {strings.TrimPrefix(c.Value, "user-")}, "X-Via": {info.Transport}}
+		},
+	})
+	tests := []struct {
+		name    string
+		headers http.Header
+		want    http.Header
+	}{
+		{"cookie", http.Header{"Cookie": {"theme=dark; session=user-42"}, "X-Request-Id": {"r1"}, "Authorization": {"Bearer x"}},
+			http.Header{"X-User-Id": {"42"}, "X-Via": {"http"}, "X-Request-Id": {"r1"}}},
+		{"no cookie", http.Header{"X-Request-Id": {"r2"}}, http.Header{"X-Request-Id": {"r2"}}},
+		{"nothing", http.Header{"Authorization": {"Bearer x"}}, nil},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := service.WithRequestInfo(context.Background(), service.RequestInfo{Transport: "http", Headers: tt.headers})
+			if err := svc.Push(ctx, &syncv1.PushRequest{StoreId: "s", Batch: events(uint64(i), 1)}); err != nil {
+				t.Fatal(err)
+			}
+			got := rec.seen[len(rec.seen)-1].Headers
+			if len(got) != len(tt.want) {
+				t.Fatalf("headers %v, want %v", got, tt.want)
+			}
+			for k, v := range tt.want {
+				if strings.Join(got[k], ",") != strings.Join(v, ",") {
+					t.Fatalf("headers %v, want %v", got, tt.want)
+				}
+			}
+		})
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"net/http"
 	"sync"
 	"time"
 
@@ -39,6 +40,11 @@ type Options struct {
 	// ForwardHeaders names the request headers (case-insensitive) that the hooks see in
 	// HookContext.Headers, e.g. "Cookie" or "Authorization". Others are never passed on.
 	ForwardHeaders []string
+	// ForwardHeadersFunc, when set, computes headers for the hooks from the request, e.g. a
+	// user id taken from a session cookie: the counterpart of the original's forwardHeaders
+	// function. Its headers are added to those of ForwardHeaders (replacing any of the same
+	// name). It is called once per push and pull that a hook sees, and must not modify info.
+	ForwardHeadersFunc func(info RequestInfo) http.Header
 }
 
 // Service is the sync service. It is safe for concurrent use.
@@ -51,7 +57,8 @@ type Service struct {
 	hooks           Hooks
 	validatePayload PayloadValidator
 	// forwardHeaders are the canonical names of Options.ForwardHeaders.
-	forwardHeaders []string
+	forwardHeaders     []string
+	forwardHeadersFunc func(RequestInfo) http.Header
 
 	// ctx is cancelled by Close; every pull's context ends with it.
 	ctx    context.Context
@@ -70,15 +77,16 @@ func New(engine storage.Engine, opts Options) (*Service, error) {
 		return nil, err
 	}
 	s := &Service{
-		engine:          engine,
-		limits:          limits,
-		now:             opts.Now,
-		newBackendID:    opts.NewBackendID,
-		metrics:         opts.Metrics,
-		hooks:           opts.Hooks,
-		validatePayload: opts.ValidatePayload,
-		forwardHeaders:  canonicalHeaders(opts.ForwardHeaders),
-		stores:          make(map[string]*store),
+		engine:             engine,
+		limits:             limits,
+		now:                opts.Now,
+		newBackendID:       opts.NewBackendID,
+		metrics:            opts.Metrics,
+		hooks:              opts.Hooks,
+		validatePayload:    opts.ValidatePayload,
+		forwardHeaders:     canonicalHeaders(opts.ForwardHeaders),
+		forwardHeadersFunc: opts.ForwardHeadersFunc,
+		stores:             make(map[string]*store),
 	}
 	if s.now == nil {
 		s.now = time.Now
