@@ -53,11 +53,11 @@ export const waitUntilUp = async (url, { timeoutMs = 20_000, isAlive = () => tru
 }
 
 /**
- * A handle on the server under test: { url, external, stop(), restart(), waitForExit() }. `args` are
- * extra flags for `livestore-sync serve`.
+ * A handle on the server under test: { url, external, stop(), restart(), log(), stdout() }. `args`
+ * are extra flags for `livestore-sync serve`, `env` extra environment variables.
  * Call it in `before`, and `stop()` in `after`.
  */
-export const startServer = async ({ args = [] } = {}) => {
+export const startServer = async ({ args = [], env = {} } = {}) => {
   if (isExternal) {
     await waitUntilUp(externalUrl, { timeoutMs: 5_000 })
     return {
@@ -83,11 +83,13 @@ export const startServer = async ({ args = [] } = {}) => {
   let exited
   let done = false // the current child has exited (or never started)
   let log = ''
+  let stdout = '' // standard output alone (e.g. the console span exporter's), up to 1 MB
 
   const spawnIt = async () => {
     done = false
     child = spawn(bin, ['serve', '--addr', `127.0.0.1:${port}`, '--data-dir', dataDir, ...args], {
       stdio: ['ignore', passLog ? 'inherit' : 'pipe', passLog ? 'inherit' : 'pipe'],
+      env: { ...process.env, ...env },
     })
     const c = child
     exited = new Promise((resolve) => {
@@ -102,7 +104,10 @@ export const startServer = async ({ args = [] } = {}) => {
     const keep = (buf) => {
       log = (log + buf.toString()).slice(-20_000)
     }
-    c.stdout?.on('data', keep)
+    c.stdout?.on('data', (buf) => {
+      keep(buf)
+      stdout = (stdout + buf.toString()).slice(-1_000_000)
+    })
     c.stderr?.on('data', keep)
     c.once('error', (err) => keep(`spawn error: ${err}\n`))
     try {
@@ -140,6 +145,7 @@ export const startServer = async ({ args = [] } = {}) => {
     dataDir,
     external: false,
     log: () => log,
+    stdout: () => stdout,
     /** Stop the process (keeping the data dir), then start it again on the same port and data dir. */
     restart: async () => {
       const result = await terminate()
