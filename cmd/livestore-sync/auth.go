@@ -72,7 +72,7 @@ func payloadValidator(cfg serveConfig, jwks jwt.Keyfunc, log *slog.Logger) servi
 		validators = append(validators, jwksTokens(jwks, cfg.jwtChecks))
 	}
 	if cfg.webhookURL != "" {
-		validators = append(validators, webhookAuth(cfg.webhookURL, cfg.webhookWait, log.With("component", "auth-webhook")))
+		validators = append(validators, webhookAuth(cfg.webhookURL, cfg.webhookWait, cfg.forwardHdrs, log.With("component", "auth-webhook")))
 	}
 	if len(validators) == 0 {
 		return nil

@@ -29,12 +29,22 @@ type webhookRequest struct {
 }
 
 // webhookAuth is a payload validator that asks the service at url: it POSTs the store id,
-// the client's payload and all the request's headers as JSON, and accepts the connection when
-// the answer is 2xx within timeout. Anything else refuses it. Refusals are logged with their
-// reason, never with the payload or headers; the client's error does not reveal the URL.
-func webhookAuth(url string, timeout time.Duration, log *slog.Logger) service.PayloadValidator {
+// the client's payload and the request's headers as JSON — all of them, or only those named in
+// forward when it names any (--forward-headers) — and accepts the connection when the answer is
+// 2xx within timeout. Anything else refuses it. Refusals are logged with their reason, never
+// with the payload or headers; the client's error does not reveal the URL.
+func webhookAuth(url string, timeout time.Duration, forward []string, log *slog.Logger) service.PayloadValidator {
 	client := &http.Client{Timeout: timeout}
 	return func(ctx context.Context, payload *structpb.Value, pc service.PayloadContext) error {
+		if len(forward) > 0 {
+			kept := http.Header{}
+			for _, name := range forward {
+				if v := pc.Headers.Values(name); len(v) > 0 {
+					kept[http.CanonicalHeaderKey(name)] = v
+				}
+			}
+			pc.Headers = kept
+		}
 		err := callWebhook(ctx, client, url, timeout, payload, pc)
 		if err != nil {
 			var refused *webhookRefusal

@@ -67,7 +67,7 @@ func TestWebhookAuth(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			var logs bytes.Buffer
-			validate := webhookAuth(tt.url, 200*time.Millisecond, slog.New(slog.NewTextHandler(&logs, nil)))
+			validate := webhookAuth(tt.url, 200*time.Millisecond, nil, slog.New(slog.NewTextHandler(&logs, nil)))
 			pc := service.PayloadContext{StoreID: "s1", Headers: headers, Transport: "ws"}
 			start := time.Now()
 			err := validate(context.Background(), payload, pc)
@@ -111,6 +111,26 @@ func TestWebhookAuth(t *testing.T) {
 	}
 }
 
+// TestWebhookAuthForwardedHeaders checks that with --forward-headers the webhook receives only
+// the headers named.
+func TestWebhookAuthForwardedHeaders(t *testing.T) {
+	got := make(chan webhookRequest, 1)
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var body webhookRequest
+		json.NewDecoder(r.Body).Decode(&body)
+		got <- body
+	}))
+	defer hook.Close()
+	validate := webhookAuth(hook.URL, time.Second, []string{"cookie", "X-Missing"}, slog.New(slog.DiscardHandler))
+	headers := http.Header{"Authorization": {"Bearer abc"}, "Cookie": {"sid=1", "theme=dark"}, "Sec-Websocket-Key": {"k"}}
+	if err := validate(context.Background(), nil, service.PayloadContext{StoreID: "s", Headers: headers}); err != nil {
+		t.Fatal(err)
+	}
+	if want := map[string][]string{"Cookie": {"sid=1", "theme=dark"}}; !reflect.DeepEqual((<-got).Headers, want) {
+		t.Fatalf("webhook headers, want only %v", want)
+	}
+}
+
 func TestWebhookAuthNilPayload(t *testing.T) {
 	var raw string
 	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -119,7 +139,7 @@ func TestWebhookAuthNilPayload(t *testing.T) {
 		raw = buf.String()
 	}))
 	defer hook.Close()
-	err := webhookAuth(hook.URL, time.Second, slog.New(slog.DiscardHandler))(context.Background(), nil, service.PayloadContext{StoreID: "s"})
+	err := webhookAuth(hook.URL, time.Second, nil, slog.New(slog.DiscardHandler))(context.Background(), nil, service.PayloadContext{StoreID: "s"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -79,7 +79,8 @@ func parseServeFlags(args []string, stderr io.Writer) (serveConfig, error) {
 	fs.StringVar(&webhookWait, "auth-webhook-timeout", webhookWait,
 		"how long one --auth-webhook call may take (env LIVESTORE_SYNC_AUTH_WEBHOOK_TIMEOUT)")
 	fs.Var(&cfg.forwardHdrs, "forward-headers",
-		"request `headers` (case-insensitive, comma-separated) passed on to the push and pull hooks\n"+
+		"request `headers` (case-insensitive, comma-separated) passed on to --auth-webhook, which\n"+
+			"otherwise receives every header (and to the push and pull hooks of an embedding program)\n"+
 			"(env LIVESTORE_SYNC_FORWARD_HEADERS)")
 	fs.Var(&cfg.transports, "transports",
 		"the `transports` to serve, comma-separated: ws (LiveStore WebSocket), http (LiveStore HTTP),\n"+
