@@ -357,6 +357,7 @@ func TestUsage(t *testing.T) {
 		{[]string{"serve", "--transports", "ws,carrier-pigeon"}, 2, `unknown transport "carrier-pigeon"`},
 		{[]string{"serve", "--auth-jwt-issuer", "https://id.example"}, 2, "need --auth-jwt-secret or --auth-jwks"},
 		{[]string{"serve", "--help"}, 0, "LIVESTORE_SYNC_AUTH_JWKS"},
+		{[]string{"serve", "--help"}, 0, "OTEL_EXPORTER_OTLP_ENDPOINT"},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {

@@ -53,7 +53,7 @@ func serve(args []string, stderr io.Writer) error {
 	// runCtx ends background work (such as refreshing --auth-jwks) when serve returns.
 	runCtx, endRun := context.WithCancel(context.Background())
 	defer endRun()
-	tr, err := setupTracing(runCtx, os.Getenv, log)
+	tr, err := setupTracing(runCtx, log)
 	if err != nil {
 		return err
 	}

@@ -104,7 +104,10 @@ func parseServeFlags(args []string, stderr io.Writer) (serveConfig, error) {
 		fmt.Fprintf(fs.Output(), "Usage: livestore-sync serve [flags]\n\n"+
 			"Serves LiveStore's WebSocket and HTTP sync protocols and the livestore.sync.v1.SyncService\n"+
 			"API (Connect, gRPC, gRPC-Web, with reflection and health) on one port, with /metrics,\n"+
-			"/healthz and /readyz.\n\nFlags:\n")
+			"/healthz and /readyz.\n\n"+
+			"Tracing (OpenTelemetry) is off unless the standard OTEL_* variables turn it on:\n"+
+			"OTEL_TRACES_EXPORTER=otlp|console, or OTEL_EXPORTER_OTLP_ENDPOINT=URL; OTEL_PROPAGATORS\n"+
+			"(default tracecontext,baggage,b3), OTEL_SERVICE_NAME, OTEL_TRACES_SAMPLER, ... as usual.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {

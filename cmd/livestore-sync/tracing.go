@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"strings"
 
 	"connectrpc.com/connect"
@@ -77,7 +78,8 @@ func propagatorFromEnv(getenv func(string) string) (propagation.TextMapPropagato
 // OTEL_TRACES_SAMPLER, batching OTEL_BSP_*, the resource OTEL_SERVICE_NAME and
 // OTEL_RESOURCE_ATTRIBUTES). Errors of the OpenTelemetry SDK, such as a collector that cannot be
 // reached, are logged as warnings.
-func setupTracing(ctx context.Context, getenv func(string) string, log *slog.Logger) (tracing, error) {
+func setupTracing(ctx context.Context, log *slog.Logger) (tracing, error) {
+	getenv := os.Getenv // the SDK's parts read the environment themselves too
 	prop, err := propagatorFromEnv(getenv)
 	if err != nil {
 		return tracing{}, err
@@ -91,7 +93,8 @@ func setupTracing(ctx context.Context, getenv func(string) string, log *slog.Log
 	}))
 	exporter, err := autoexport.NewSpanExporter(ctx)
 	if err != nil {
-		return tracing{}, fmt.Errorf("tracing: %w", err)
+		return tracing{}, fmt.Errorf("tracing: OTEL_TRACES_EXPORTER=%q (otlp, console or none), OTEL_EXPORTER_OTLP_PROTOCOL=%q (http/protobuf or grpc): %w",
+			getenv("OTEL_TRACES_EXPORTER"), getenv("OTEL_EXPORTER_OTLP_PROTOCOL"), err)
 	}
 	res, err := resource.New(ctx,
 		resource.WithAttributes(attribute.String("service.name", serviceName)),

@@ -5,7 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"slices"
 	"strings"
@@ -269,5 +271,47 @@ func TestTracingOffByDefault(t *testing.T) {
 	}
 	if strings.Contains(srv.stderr.String(), "tracing on") {
 		t.Errorf("logs say tracing is on:\n%s", srv.stderr)
+	}
+}
+
+func TestSetupTracing(t *testing.T) {
+	tests := []struct {
+		env      map[string]string
+		wantOn   bool
+		wantErr  string
+		wantOpts int // Connect handler options
+	}{
+		{env: nil, wantOn: false},
+		{env: map[string]string{"OTEL_TRACES_EXPORTER": "console"}, wantOn: true, wantOpts: 1},
+		{env: map[string]string{"OTEL_TRACES_EXPORTER": "bogus"}, wantErr: `OTEL_TRACES_EXPORTER="bogus"`},
+		{env: map[string]string{"OTEL_TRACES_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_PROTOCOL": "carrier-pigeon"},
+			wantErr: `OTEL_EXPORTER_OTLP_PROTOCOL="carrier-pigeon"`},
+		{env: map[string]string{"OTEL_PROPAGATORS": "w3c"}, wantErr: `OTEL_PROPAGATORS="w3c"`},
+	}
+	vars := []string{"OTEL_TRACES_EXPORTER", "OTEL_EXPORTER_OTLP_PROTOCOL", "OTEL_PROPAGATORS", "OTEL_SDK_DISABLED",
+		"OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"}
+	for _, tt := range tests {
+		t.Run(fmt.Sprint(tt.env), func(t *testing.T) {
+			for _, v := range vars {
+				t.Setenv(v, tt.env[v]) // empty counts as unset
+			}
+			tr, err := setupTracing(context.Background(), slog.New(slog.DiscardHandler))
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err %v, want one containing %s", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			opts, err := tr.connectOptions()
+			if err != nil || tr.on != tt.wantOn || len(opts) != tt.wantOpts {
+				t.Errorf("on %t with %d Connect options (%v), want %t and %d", tr.on, len(opts), err, tt.wantOn, tt.wantOpts)
+			}
+			if err := tr.shutdown(context.Background()); err != nil {
+				t.Errorf("shutdown: %v", err)
+			}
+		})
 	}
 }
