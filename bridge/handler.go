@@ -21,6 +21,9 @@ type Bridge struct {
 	opts Options
 	tr   tracing
 
+	wsLimit   *connLimit // Options.MaxWebSockets
+	httpLimit *connLimit // Options.MaxHTTPRequests
+
 	mu       sync.Mutex
 	conns    map[*wsConn]struct{}
 	stopping bool
@@ -31,10 +34,12 @@ type Bridge struct {
 func New(svc SyncService, opts Options) *Bridge {
 	opts = opts.withDefaults()
 	return &Bridge{
-		svc:   svc,
-		opts:  opts,
-		tr:    newTracing(opts.TracerProvider, opts.Propagator),
-		conns: make(map[*wsConn]struct{}),
+		svc:       svc,
+		opts:      opts,
+		tr:        newTracing(opts.TracerProvider, opts.Propagator),
+		wsLimit:   newConnLimit(opts.MaxWebSockets),
+		httpLimit: newConnLimit(opts.MaxHTTPRequests),
+		conns:     make(map[*wsConn]struct{}),
 	}
 }
 
@@ -118,6 +123,11 @@ func (b *Bridge) serveWebSocket(w http.ResponseWriter, r *http.Request, sr syncR
 	b.running.Add(1)
 	b.mu.Unlock()
 	defer b.running.Done()
+	if !b.wsLimit.acquire() {
+		b.refuseOverLimit(w, r, sr, b.wsLimit, "MaxWebSockets")
+		return
+	}
+	defer b.wsLimit.release()
 
 	patterns := append(slices.Clone(b.opts.OriginPatterns), b.opts.CORSOrigins...)
 	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{

@@ -43,6 +43,11 @@ type httpResult struct {
 
 // serveHTTPTransport serves a sync request with transport=http.
 func (b *Bridge) serveHTTPTransport(w http.ResponseWriter, r *http.Request, sr syncRequest) {
+	if !b.httpLimit.acquire() {
+		b.refuseOverLimit(w, r, sr, b.httpLimit, "MaxHTTPRequests")
+		return
+	}
+	defer b.httpLimit.release()
 	b.opts.Metrics.ConnectionOpened("http")
 	defer b.opts.Metrics.ConnectionClosed("http")
 

@@ -41,6 +41,11 @@ const (
 	DefaultHTTPResponseLimit = 32 << 20
 	// DefaultRequestTimeout bounds one HTTP transport request, like the reference's 10 s.
 	DefaultRequestTimeout = 10 * time.Second
+
+	// DefaultMaxWebSockets bounds the WebSockets open at once (each LiveStore client keeps one).
+	DefaultMaxWebSockets = 10_000
+	// DefaultMaxHTTPRequests bounds the HTTP transport requests being served at once.
+	DefaultMaxHTTPRequests = 1_000
 )
 
 // Options configures a Bridge. The zero value uses the defaults above.
@@ -99,6 +104,15 @@ type Options struct {
 	// Reading the request body is not included: bound it with http.Server's ReadTimeout.
 	// Default DefaultRequestTimeout; negative disables it.
 	RequestTimeout time.Duration
+
+	// MaxWebSockets bounds the WebSockets open at once; an upgrade beyond it is answered 503 with
+	// Retry-After, and the LiveStore client tries again later. Default DefaultMaxWebSockets;
+	// negative disables the limit.
+	MaxWebSockets int
+	// MaxHTTPRequests bounds the HTTP transport requests served at once; one beyond it is
+	// answered 503 with Retry-After and a Defect saying so. Default DefaultMaxHTTPRequests;
+	// negative disables the limit.
+	MaxHTTPRequests int
 
 	// DisableWebSocket turns the WebSocket transport off: sync requests with transport=ws are
 	// answered 400 with a message saying so.
@@ -169,6 +183,12 @@ func (o Options) withDefaults() Options {
 	}
 	if o.RequestTimeout == 0 {
 		o.RequestTimeout = DefaultRequestTimeout
+	}
+	if o.MaxWebSockets == 0 {
+		o.MaxWebSockets = DefaultMaxWebSockets
+	}
+	if o.MaxHTTPRequests == 0 {
+		o.MaxHTTPRequests = DefaultMaxHTTPRequests
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()

@@ -29,6 +29,7 @@ type Metrics struct {
 	slowConsumers prometheus.Counter
 	storesOpen    prometheus.Gauge
 	connections   *prometheus.GaugeVec
+	refused       *prometheus.CounterVec
 }
 
 // NewMetrics creates the service's metrics and registers them with reg.
@@ -73,9 +74,13 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Open connections by transport: WebSockets (ws), HTTP bridge requests (http), " +
 				"Connect/gRPC/gRPC-Web calls in progress (connect, grpc, grpcweb).",
 		}, []string{"transport"}),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "livestore_sync_connections_refused_total",
+			Help: "Connections refused because their transport was at its limit of open connections, by transport.",
+		}, []string{"transport"}),
 	}
 	reg.MustRegister(m.pushes, m.pushedEvents, m.pushDuration, m.pullPages, m.pullEvents, m.pullBytes,
-		m.livePulls, m.liveLag, m.slowConsumers, m.storesOpen, m.connections)
+		m.livePulls, m.liveLag, m.slowConsumers, m.storesOpen, m.connections, m.refused)
 	return m
 }
 
@@ -134,6 +139,13 @@ func (m *Metrics) storeOpened() {
 func (m *Metrics) ConnectionOpened(transport string) {
 	if m != nil {
 		m.connections.WithLabelValues(transport).Inc()
+	}
+}
+
+// ConnectionRefused counts a connection of a transport refused for being over a limit.
+func (m *Metrics) ConnectionRefused(transport string) {
+	if m != nil {
+		m.refused.WithLabelValues(transport).Inc()
 	}
 }
 

@@ -358,6 +358,8 @@ func TestUsage(t *testing.T) {
 		{[]string{"serve", "--auth-jwt-issuer", "https://id.example"}, 2, "need --auth-jwt-secret or --auth-jwks"},
 		{[]string{"serve", "--help"}, 0, "LIVESTORE_SYNC_AUTH_JWKS"},
 		{[]string{"serve", "--help"}, 0, "OTEL_EXPORTER_OTLP_ENDPOINT"},
+		{[]string{"serve", "--max-websockets", "-1"}, 2, "--max-websockets must be a whole number"},
+		{[]string{"serve", "--max-http-requests", "many"}, 2, "--max-http-requests must be a whole number"},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {

@@ -97,6 +97,7 @@ func serve(args []string, stderr io.Writer) error {
 			Logger: log, Metrics: metrics, CORSOrigins: cfg.corsOrigins,
 			DisableWebSocket: !cfg.enabled("ws"), DisableHTTP: !cfg.enabled("http"),
 			TracerProvider: tr.provider, Propagator: tr.propagator,
+			MaxWebSockets: cfg.maxSockets, MaxHTTPRequests: cfg.maxHTTP,
 		}),
 		health:    grpchealth.NewStaticChecker(syncv1connect.SyncServiceName),
 		log:       log,

@@ -9,8 +9,11 @@ import (
 	"net/url"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
+
+	"github.com/livestore-sync/livestore-sync/bridge"
 )
 
 // serveConfig is what the serve command's flags set.
@@ -31,6 +34,8 @@ type serveConfig struct {
 	forwardHdrs  listFlag
 	transports   listFlag
 	corsOrigins  listFlag
+	maxSockets   int
+	maxHTTP      int
 }
 
 // transportNames are the values --transports takes.
@@ -89,6 +94,14 @@ func parseServeFlags(args []string, stderr io.Writer) (serveConfig, error) {
 	fs.Var(&cfg.corsOrigins, "cors-origins",
 		"`origins` (e.g. https://app.example.com, comma-separated) whose browsers may use the sync\n"+
 			"protocols; default any origin (env LIVESTORE_SYNC_CORS_ORIGINS)")
+	maxSockets := envOr("LIVESTORE_SYNC_MAX_WEBSOCKETS", strconv.Itoa(bridge.DefaultMaxWebSockets))
+	fs.StringVar(&maxSockets, "max-websockets", maxSockets,
+		"most WebSockets open at once; more are answered 503 with Retry-After, and LiveStore clients\n"+
+			"retry later; 0 for no limit (env LIVESTORE_SYNC_MAX_WEBSOCKETS)")
+	maxHTTP := envOr("LIVESTORE_SYNC_MAX_HTTP_REQUESTS", strconv.Itoa(bridge.DefaultMaxHTTPRequests))
+	fs.StringVar(&maxHTTP, "max-http-requests", maxHTTP,
+		"most LiveStore HTTP transport requests served at once; more are answered 503 with Retry-After;\n"+
+			"0 for no limit (env LIVESTORE_SYNC_MAX_HTTP_REQUESTS)")
 	fs.StringVar(&cfg.logFormat, "log-format", envOr("LIVESTORE_SYNC_LOG_FORMAT", "text"),
 		"log `format`: text or json (env LIVESTORE_SYNC_LOG_FORMAT)")
 	level := envOr("LIVESTORE_SYNC_LOG_LEVEL", "info")
@@ -159,6 +172,18 @@ func parseServeFlags(args []string, stderr io.Writer) (serveConfig, error) {
 	for _, t := range cfg.transports {
 		if !slices.Contains(transportNames, t) {
 			return cfg, usageError{fmt.Errorf("--transports: unknown transport %q (known: %s)", t, strings.Join(transportNames, ", "))}
+		}
+	}
+	for _, l := range []struct {
+		flag, value string
+		to          *int
+	}{{"--max-websockets", maxSockets, &cfg.maxSockets}, {"--max-http-requests", maxHTTP, &cfg.maxHTTP}} {
+		n, err := strconv.Atoi(l.value)
+		if err != nil || n < 0 {
+			return cfg, usageError{fmt.Errorf("%s must be a whole number, 0 for no limit, not %q", l.flag, l.value)}
+		}
+		if *l.to = n; n == 0 {
+			*l.to = -1 // bridge.Options: negative disables the limit
 		}
 	}
 	if cfg.logFormat != "text" && cfg.logFormat != "json" {

@@ -1,0 +1,88 @@
+package bridge
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/livestore-sync/livestore-sync/service"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+)
+
+func TestMaxWebSockets(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	metrics := service.NewMetrics(reg)
+	ts := newTestServer(t, Options{MaxWebSockets: 2, Metrics: metrics})
+	first := ts.dial("store-a", false)
+	ts.dial("store-b", false)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, resp, err := websocket.Dial(ctx, ts.wsURL("store-c"), nil)
+	if err == nil {
+		t.Fatal("a third WebSocket was accepted over MaxWebSockets 2")
+	}
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" ||
+		!strings.Contains(string(body), "limit (MaxWebSockets)") || resp.Header.Get("Access-Control-Allow-Origin") != "*" {
+		t.Fatalf("refusal: %d %v %q, want 503 with Retry-After, CORS and the limit named", resp.StatusCode, resp.Header, body)
+	}
+	want := `
+# HELP livestore_sync_connections_refused_total Connections refused because their transport was at its limit of open connections, by transport.
+# TYPE livestore_sync_connections_refused_total counter
+livestore_sync_connections_refused_total{transport="ws"} 1
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "livestore_sync_connections_refused_total"); err != nil {
+		t.Error(err)
+	}
+	first.ping() // the open sockets are unaffected
+
+	// Once a socket has closed, its place is free again.
+	first.ws.Close(websocket.StatusNormalClosure, "")
+	waitFor(t, func() bool { return ts.bridge.wsLimit.open.Load() == 1 })
+	ts.dial("store-c", false).ping()
+}
+
+func TestMaxHTTPRequests(t *testing.T) {
+	svc := newFakeService()
+	svc.callDelay = 500 * time.Millisecond
+	b := New(svc, Options{MaxHTTPRequests: 1, Logger: quietLogger})
+	target := "/?storeId=store-a&transport=http"
+
+	done := make(chan string)
+	go func() {
+		res, body := doHTTP(t, b, http.MethodPost, target, nil, httpPing("0"))
+		done <- res.Status + " " + body
+	}()
+	waitFor(t, func() bool { return b.httpLimit.open.Load() == 1 })
+
+	res, body := doHTTP(t, b, http.MethodPost, target, nil, httpPing("1"))
+	if res.StatusCode != http.StatusServiceUnavailable || res.Header.Get("Retry-After") == "" ||
+		!strings.Contains(body, `"_tag":"Defect"`) || !strings.Contains(body, "limit (MaxHTTPRequests)") ||
+		res.Header.Get("Access-Control-Allow-Origin") != "*" {
+		t.Fatalf("second request: %d %v %s, want 503 with Retry-After, CORS and a Defect naming the limit", res.StatusCode, res.Header, body)
+	}
+	if got := <-done; !strings.Contains(got, "200") || !strings.Contains(got, "SyncMessage.Pong") {
+		t.Fatalf("first request: %s", got)
+	}
+	if res, body := doHTTP(t, b, http.MethodPost, target, nil, httpPing("2")); res.StatusCode != http.StatusOK {
+		t.Fatalf("a request after the first ended: %d %s", res.StatusCode, body)
+	}
+}
+
+func TestConnLimitDisabled(t *testing.T) {
+	l := newConnLimit(-1)
+	for range 100 {
+		if !l.acquire() {
+			t.Fatal("a negative limit refused")
+		}
+	}
+	if got := New(newFakeService(), Options{}).opts; got.MaxWebSockets != DefaultMaxWebSockets || got.MaxHTTPRequests != DefaultMaxHTTPRequests {
+		t.Fatalf("defaults %d, %d", got.MaxWebSockets, got.MaxHTTPRequests)
+	}
+}
