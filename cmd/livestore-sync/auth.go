@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"strings"
 
-	"github.com/golang-jwt/jwt/v5"
 	"github.com/livestore-sync/livestore-sync/service"
 	"google.golang.org/protobuf/types/known/structpb"
 )
@@ -60,7 +59,7 @@ func oneOf(s string, list []string) bool {
 // payloadValidator combines the configured auth modes into one validator that accepts a
 // connection when any of them does: the cheap local checks first, the webhook last. Nil when
 // none is configured.
-func payloadValidator(cfg serveConfig, jwks jwt.Keyfunc, log *slog.Logger) service.PayloadValidator {
+func payloadValidator(cfg serveConfig, jwks keySource, log *slog.Logger) service.PayloadValidator {
 	var validators []service.PayloadValidator
 	if len(cfg.authTokens) > 0 {
 		validators = append(validators, staticTokens(cfg.authTokens))

@@ -12,7 +12,6 @@ import (
 
 	"github.com/MicahParks/jwkset"
 	"github.com/MicahParks/keyfunc/v3"
-	"github.com/golang-jwt/jwt/v5"
 	"github.com/livestore-sync/livestore-sync/service"
 	"golang.org/x/time/rate"
 )
@@ -30,16 +29,16 @@ const (
 
 // jwksTokens is a payload validator of JWTs signed with a public key of the JSON Web Key Set
 // keys (RS, PS, ES or EdDSA; the token's kid names the key), with the claim checks of jwtTokens.
-func jwksTokens(keys jwt.Keyfunc, checks jwtChecks) service.PayloadValidator {
+func jwksTokens(keys keySource, checks jwtChecks) service.PayloadValidator {
 	return jwtValidator(publicKeyMethods, checks, keys)
 }
 
 // loadJWKS loads the JSON Web Key Set of --auth-jwks: from a file, read once, or from an
 // http(s) URL, fetched now (the server does not start when that fails) and then every
 // jwksRefreshInterval, and when a token names a kid the set lacks (at most every
-// jwksUnknownKIDInterval), until ctx is done. Failed refreshes are logged; the keys fetched
-// last stay in use.
-func loadJWKS(ctx context.Context, source string, log *slog.Logger) (jwt.Keyfunc, error) {
+// jwksUnknownKIDInterval; that fetch ends with the request's context), until ctx is done. Failed
+// refreshes are logged; the keys fetched last stay in use.
+func loadJWKS(ctx context.Context, source string, log *slog.Logger) (keySource, error) {
 	if !strings.HasPrefix(source, "http://") && !strings.HasPrefix(source, "https://") {
 		raw, err := os.ReadFile(source)
 		if err != nil {
@@ -49,7 +48,7 @@ func loadJWKS(ctx context.Context, source string, log *slog.Logger) (jwt.Keyfunc
 		if err != nil {
 			return nil, fmt.Errorf("--auth-jwks %s: not a JSON Web Key Set: %w", source, err)
 		}
-		return kf.Keyfunc, nil
+		return kf.KeyfuncCtx, nil
 	}
 	shown := redactURL(source)
 	storage, err := jwkset.NewStorageFromHTTP(source, jwkset.HTTPClientStorageOptions{
@@ -78,7 +77,7 @@ func loadJWKS(ctx context.Context, source string, log *slog.Logger) (jwt.Keyfunc
 	if err != nil {
 		return nil, fmt.Errorf("--auth-jwks: %w", err)
 	}
-	return kf.Keyfunc, nil
+	return kf.KeyfuncCtx, nil
 }
 
 // redactURL returns u without its user information and query, which may hold credentials, for

@@ -65,18 +65,24 @@ func authCandidates(payload *structpb.Value, pc service.PayloadContext) []string
 // a storeId claim equal to it, or a stores claim listing it or "*". Its errors say why a token
 // failed without repeating it.
 func jwtTokens(secret []byte, checks jwtChecks) service.PayloadValidator {
-	return jwtValidator(hmacMethods, checks, func(*jwt.Token) (any, error) { return secret, nil })
+	key := func(*jwt.Token) (any, error) { return secret, nil }
+	return jwtValidator(hmacMethods, checks, func(context.Context) jwt.Keyfunc { return key })
 }
 
-// jwtValidator is a payload validator of JWTs signed with one of methods by the key that key
-// returns, with the checks of jwtTokens and checks.
-func jwtValidator(methods []string, checks jwtChecks, key jwt.Keyfunc) service.PayloadValidator {
+// keySource returns the function that finds a token's verification key, for a request's
+// context (a key set may be fetched for it).
+type keySource func(ctx context.Context) jwt.Keyfunc
+
+// jwtValidator is a payload validator of JWTs signed with one of methods by the key that keys
+// find, with the checks of jwtTokens and checks.
+func jwtValidator(methods []string, checks jwtChecks, keys keySource) service.PayloadValidator {
 	parser := jwt.NewParser(checks.parserOptions(methods)...)
-	return func(_ context.Context, payload *structpb.Value, pc service.PayloadContext) error {
+	return func(ctx context.Context, payload *structpb.Value, pc service.PayloadContext) error {
 		candidates := authCandidates(payload, pc)
 		if len(candidates) == 0 {
 			return errNoJWT
 		}
+		key := keys(ctx)
 		var first error
 		for _, c := range candidates {
 			err := checkJWT(parser, checks, methods, key, c, pc.StoreID)

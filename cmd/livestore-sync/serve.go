@@ -19,7 +19,6 @@ import (
 	"connectrpc.com/connect"
 	"connectrpc.com/grpchealth"
 	"connectrpc.com/grpcreflect"
-	"github.com/golang-jwt/jwt/v5"
 	"github.com/livestore-sync/livestore-sync/bridge"
 	"github.com/livestore-sync/livestore-sync/gen/livestore/sync/v1/syncv1connect"
 	"github.com/livestore-sync/livestore-sync/service"
@@ -72,7 +71,7 @@ func serve(args []string, stderr io.Writer) error {
 		engine.Collector())
 	metrics := service.NewMetrics(reg)
 	opts := service.Options{Metrics: metrics, ForwardHeaders: cfg.forwardHdrs}
-	var jwks jwt.Keyfunc
+	var jwks keySource
 	if cfg.jwksSource != "" {
 		if jwks, err = loadJWKS(runCtx, cfg.jwksSource, log); err != nil {
 			engine.Close()
