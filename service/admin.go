@@ -135,12 +135,13 @@ func (s *Service) lockStore(ctx context.Context, storeID string) (st *store, rel
 		s.inflight.Done()
 		return nil, nil, err
 	}
-	st = s.store(storeID)
+	st = s.acquireStore(storeID)
 	if err := st.lock(ctx); err != nil {
+		s.releaseStore(st)
 		s.inflight.Done()
 		return nil, nil, err
 	}
-	return st, func() { st.unlock(); s.inflight.Done() }, nil
+	return st, func() { st.unlock(); s.releaseStore(st); s.inflight.Done() }, nil
 }
 
 // loadExisting loads a store's metadata into st, returning ErrStoreNotFound for a missing store.

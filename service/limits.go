@@ -28,6 +28,9 @@ const (
 	// DefaultLiveQueueLength is how many pushes a live pull may have waiting for delivery before
 	// it is ended with ErrLivePullBehind.
 	DefaultLiveQueueLength = 1024
+	// DefaultMaxIdleStores is how many stores no request uses stay in memory (Options.MaxIdleStores):
+	// a few hundred bytes each, sparing a metadata read on their next use.
+	DefaultMaxIdleStores = 10_000
 )
 
 // Limits bounds what one request may do. The zero value of a field means its default.

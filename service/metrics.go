@@ -67,7 +67,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "livestore_sync_slow_consumers_dropped_total", Help: "Live pulls ended because they fell behind.",
 		}),
 		storesOpen: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "livestore_sync_stores_open", Help: "Stores held in memory since the server started.",
+			Name: "livestore_sync_stores_open", Help: "Stores held in memory: those in use and up to MaxIdleStores idle ones.",
 		}),
 		connections: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "livestore_sync_connections",
@@ -131,6 +131,12 @@ func (m *Metrics) slowConsumerDropped() {
 func (m *Metrics) storeOpened() {
 	if m != nil {
 		m.storesOpen.Inc()
+	}
+}
+
+func (m *Metrics) storeClosed() {
+	if m != nil {
+		m.storesOpen.Dec()
 	}
 }
 

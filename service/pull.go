@@ -45,7 +45,8 @@ func (s *Service) Pull(ctx context.Context, req *syncv1.PullRequest, send func(*
 	defer cancel()
 	defer context.AfterFunc(s.ctx, cancel)()
 
-	st := s.store(req.GetStoreId())
+	st := s.acquireStore(req.GetStoreId())
+	defer s.releaseStore(st)
 	if err := st.lock(ctx); err != nil {
 		return s.ended(ctx)
 	}

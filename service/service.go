@@ -9,6 +9,7 @@
 package service
 
 import (
+	"container/list"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -40,6 +41,11 @@ type Options struct {
 	// ForwardHeaders names the request headers (case-insensitive) that the hooks see in
 	// HookContext.Headers, e.g. "Cookie" or "Authorization". Others are never passed on.
 	ForwardHeaders []string
+	// MaxIdleStores bounds the stores kept in memory while no request uses them (their
+	// metadata, to spare a read on their next use); beyond it the least recently used are
+	// dropped, and read again from the engine when next used. Stores in use are always in
+	// memory. Default DefaultMaxIdleStores; negative keeps none.
+	MaxIdleStores int
 	// ForwardHeadersFunc, when set, computes headers for the hooks from the request, e.g. a
 	// user id taken from a session cookie: the counterpart of the original's forwardHeaders
 	// function. Its headers are added to those of ForwardHeaders (replacing any of the same
@@ -64,10 +70,14 @@ type Service struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	mu       sync.Mutex
-	closed   bool
-	stores   map[string]*store
-	inflight sync.WaitGroup // pushes and pulls running, so Close can wait for them
+	mu     sync.Mutex
+	closed bool
+	// stores are the stores in memory: those in use (store.refs > 0) and at most maxIdleStores
+	// idle ones, listed in idle, most recently used first.
+	stores        map[string]*store
+	idle          *list.List
+	maxIdleStores int
+	inflight      sync.WaitGroup // pushes and pulls running, so Close can wait for them
 }
 
 // New returns a Service over engine. The Service owns the engine: Close closes it.
@@ -87,6 +97,14 @@ func New(engine storage.Engine, opts Options) (*Service, error) {
 		forwardHeaders:     canonicalHeaders(opts.ForwardHeaders),
 		forwardHeadersFunc: opts.ForwardHeadersFunc,
 		stores:             make(map[string]*store),
+		idle:               list.New(),
+		maxIdleStores:      opts.MaxIdleStores,
+	}
+	switch {
+	case s.maxIdleStores == 0:
+		s.maxIdleStores = DefaultMaxIdleStores
+	case s.maxIdleStores < 0:
+		s.maxIdleStores = 0
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -112,8 +130,10 @@ func (s *Service) begin() error {
 	return nil
 }
 
-// store returns the in-memory state of a store, creating it (not yet loaded) when needed.
-func (s *Service) store(id string) *store {
+// acquireStore returns the in-memory state of a store, creating it (not yet loaded) when needed,
+// and marks it in use until releaseStore. While a request holds it, no other state of the same
+// store exists: its lock and live pulls are the store's.
+func (s *Service) acquireStore(id string) *store {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st, ok := s.stores[id]
@@ -122,7 +142,29 @@ func (s *Service) store(id string) *store {
 		s.stores[id] = st
 		s.metrics.storeOpened()
 	}
+	if st.idleElem != nil {
+		s.idle.Remove(st.idleElem)
+		st.idleElem = nil
+	}
+	st.refs++
 	return st
+}
+
+// releaseStore ends a use of st begun by acquireStore. A store no request uses any more joins
+// the idle stores; the least recently used beyond MaxIdleStores are dropped from memory.
+func (s *Service) releaseStore(st *store) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if st.refs--; st.refs > 0 {
+		return
+	}
+	st.idleElem = s.idle.PushFront(st)
+	for s.idle.Len() > s.maxIdleStores {
+		old := s.idle.Remove(s.idle.Back()).(*store)
+		old.idleElem = nil
+		delete(s.stores, old.id)
+		s.metrics.storeClosed()
+	}
 }
 
 // Push appends req.Batch to the store's log and returns once it is durable.
@@ -166,7 +208,8 @@ func (s *Service) Push(ctx context.Context, req *syncv1.PushRequest) (err error)
 		}
 	}
 
-	st := s.store(req.GetStoreId())
+	st := s.acquireStore(req.GetStoreId())
+	defer s.releaseStore(st)
 	if err := st.lock(ctx); err != nil {
 		return err
 	}

@@ -1,6 +1,7 @@
 package service
 
 import (
+	"container/list"
 	"context"
 	"time"
 
@@ -12,6 +13,10 @@ import (
 // pulls.
 type store struct {
 	id string
+	// refs counts the requests using the store, and idleElem is its place in Service.idle
+	// while none does; both are guarded by Service.mu.
+	refs     int
+	idleElem *list.Element
 	// sem is the store's lock, a channel so that waiting for it can be cancelled. It guards all
 	// fields below.
 	sem    chan struct{}
