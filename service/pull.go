@@ -63,7 +63,7 @@ func (s *Service) Pull(ctx context.Context, req *syncv1.PullRequest, send func(*
 
 	after := cursor.GetEventSequenceNumber()
 	upTo := info.Head
-	if err := s.sendBacklog(ctx, st.id, info.BackendID, after, upTo, true, send); err != nil {
+	if err := s.sendBacklog(ctx, st.id, info, after, true, send); err != nil {
 		return err
 	}
 	if !req.GetLive() {
@@ -89,16 +89,16 @@ func (s *Service) sendLive(ctx context.Context, st *store, backendID string, aft
 			st.unlock()
 			return &BackendIDMismatchError{Expected: st.info.BackendID, Received: backendID}
 		}
-		head := st.info.Head
-		if head <= after {
+		info := st.info
+		if info.Head <= after {
 			sub = st.subscribe(s.limits.LiveQueueLength)
 		}
 		st.unlock()
 		if sub == nil {
-			if err := s.sendBacklog(ctx, st.id, backendID, after, head, false, send); err != nil {
+			if err := s.sendBacklog(ctx, st.id, info, after, false, send); err != nil {
 				return err
 			}
-			after = head
+			after = info.Head
 		}
 	}
 	defer st.unsubscribe(sub)
@@ -144,16 +144,14 @@ func trimPage(p *syncv1.PullResponse, after uint64) *syncv1.PullResponse {
 	return &syncv1.PullResponse{Batch: batch[i:], PageInfo: p.GetPageInfo(), BackendId: p.GetBackendId()}
 }
 
-// sendBacklog sends the stored events in (after, upTo] in pages whose page info counts the events
-// still to come. With nothing to send it sends one empty NoMore page when sendEmpty is set.
-func (s *Service) sendBacklog(ctx context.Context, storeID, backendID string, after, upTo uint64, sendEmpty bool, send func(*syncv1.PullResponse) error) error {
-	total := uint64(0)
-	if upTo > after {
-		n, err := s.engine.CountEvents(storeID, after, upTo)
-		if err != nil {
-			return &StorageError{Op: "count", Err: err}
-		}
-		total = n
+// sendBacklog sends the stored events in (after, info.Head] of the store whose metadata was info
+// in pages whose page info counts the events still to come. With nothing to send it sends one
+// empty NoMore page when sendEmpty is set.
+func (s *Service) sendBacklog(ctx context.Context, storeID string, info storage.StoreInfo, after uint64, sendEmpty bool, send func(*syncv1.PullResponse) error) error {
+	backendID, upTo := info.BackendID, info.Head
+	total, err := s.countEvents(storeID, info, after)
+	if err != nil {
+		return err
 	}
 	if total == 0 {
 		if !sendEmpty {
@@ -196,6 +194,24 @@ func (s *Service) sendBacklog(ctx context.Context, storeID, backendID string, af
 		}
 	}
 	return nil
+}
+
+// countEvents returns how many events of the store whose metadata was info have a seqNum in
+// (after, info.Head]. When the store holds as many events as its head, its seqNums are exactly
+// 1 … head (they are distinct and increasing, the first above 0), as they are for LiveStore's
+// clients, and the count is arithmetic; otherwise the engine counts them.
+func (s *Service) countEvents(storeID string, info storage.StoreInfo, after uint64) (uint64, error) {
+	switch {
+	case info.Head <= after:
+		return 0, nil
+	case info.EventCount == info.Head:
+		return info.Head - after, nil
+	}
+	n, err := s.engine.CountEvents(storeID, after, info.Head)
+	if err != nil {
+		return 0, &StorageError{Op: "count", Err: err}
+	}
+	return n, nil
 }
 
 // pages splits the records of one push into NoMore pages, as live pulls receive them.

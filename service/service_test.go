@@ -285,3 +285,55 @@ func TestPullBackendIDMismatch(t *testing.T) {
 		t.Fatal("a page was sent before the mismatch error")
 	}
 }
+
+// TestPullRemainingWithGaps checks MoreKnown.remaining on stores whose seqNums are 1 … head (the
+// count is arithmetic) and on one with gaps (the engine counts), live catch-up included.
+func TestPullRemainingWithGaps(t *testing.T) {
+	svc := newService(t, "", service.Options{})
+	gapped := func(from uint64, n int) []*syncv1.Event { // seqNums from+2, from+4, …
+		batch := events(0, n)
+		parent := from
+		for _, e := range batch {
+			e.ParentSeqNum, e.SeqNum = parent, parent+2
+			parent += 2
+		}
+		return batch
+	}
+	push(t, svc, "contiguous", events(0, 250))
+	push(t, svc, "gaps", gapped(0, 250)) // 2, 4, …, 500
+	tests := []struct {
+		store         string
+		cursor        uint64
+		wantRemaining []uint64 // of the pages before the last
+	}{
+		{"contiguous", 0, []uint64{150, 50}},
+		{"contiguous", 120, []uint64{30}},
+		{"gaps", 0, []uint64{150, 50}},
+		{"gaps", 241, []uint64{30}}, // 242 … 500: 130 events
+		{"gaps", 499, nil},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprintf("%s from %d", tt.store, tt.cursor), func(t *testing.T) {
+			for _, live := range []bool{false, true} {
+				req := &syncv1.PullRequest{StoreId: tt.store, Cursor: &syncv1.Cursor{EventSequenceNumber: tt.cursor}}
+				var pages []*syncv1.PullResponse
+				if live {
+					c := startLive(svc, req)
+					c.waitFor(t, len(pulledEvents(pullAll(t, svc, &syncv1.PullRequest{StoreId: tt.store, Cursor: req.Cursor}))))
+					c.cancel()
+					<-c.done
+					pages = c.pages
+				} else {
+					pages = pullAll(t, svc, req)
+				}
+				var got []uint64
+				for _, p := range pages[:len(pages)-1] {
+					got = append(got, p.GetPageInfo().GetMoreKnown().GetRemaining())
+				}
+				if fmt.Sprint(got) != fmt.Sprint(tt.wantRemaining) || pages[len(pages)-1].GetPageInfo().GetNoMore() == nil {
+					t.Fatalf("live %t: remaining %v then %v, want %v then no_more", live, got, pages[len(pages)-1].GetPageInfo(), tt.wantRemaining)
+				}
+			}
+		})
+	}
+}
