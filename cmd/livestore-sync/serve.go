@@ -62,7 +62,7 @@ func serve(args []string, stderr io.Writer) error {
 		return err
 	}
 
-	engine, err := pebblestore.Open(cfg.dataDir, pebblestore.Options{Logger: log.With("component", "pebble")})
+	engine, err := pebblestore.Open(cfg.dataDir, pebblestore.Options{Logger: log}) // it names itself component=pebble
 	if err != nil {
 		return err
 	}
