@@ -54,9 +54,10 @@ check-generated: generate
 	@if [ -n "$$(git status --porcelain -- gen)" ]; then \
 	  echo "gen/ is stale: run 'make generate' and commit the result"; git status --short -- gen; exit 1; fi
 
-## bench: the service benchmarks
+## bench: the service and storage benchmarks, and LiveStore's WebSocket transport end to end
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./service/...
+	$(GO) test -run '^$$' -bench . -benchmem -tags realservice ./bridge/
 
 clean:
 	rm -rf bin

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -259,6 +260,19 @@ func decodeBatch(raw json.RawMessage) ([]*syncv1.Event, *payloadError) {
 	if len(raw) == 0 || raw[0] != '[' {
 		return nil, &payloadError{msg: "expected an array of events, actual " + describe(raw)}
 	}
+	// Fast path, for batches of objects: one pass over the JSON instead of one per event.
+	var objects []jsonObject
+	if json.Unmarshal(raw, &objects) == nil && !slices.ContainsFunc(objects, func(o jsonObject) bool { return o == nil }) {
+		events := make([]*syncv1.Event, len(objects))
+		for i, obj := range objects {
+			e, perr := decodeEventObject(obj)
+			if perr != nil {
+				return nil, perr.at(indexStep(i))
+			}
+			events[i] = e
+		}
+		return events, nil
+	}
 	var items []json.RawMessage
 	if err := json.Unmarshal(raw, &items); err != nil {
 		return nil, &payloadError{msg: "expected an array of events, actual " + describe(raw)}
@@ -281,6 +295,12 @@ func decodeEvent(raw json.RawMessage) (*syncv1.Event, *payloadError) {
 	if perr != nil {
 		return nil, perr
 	}
+	return decodeEventObject(obj)
+}
+
+// decodeEventObject decodes an event whose JSON object is obj (see decodeEvent).
+func decodeEventObject(obj jsonObject) (*syncv1.Event, *payloadError) {
+	var perr *payloadError
 	e := &syncv1.Event{}
 	if e.Name, perr = obj.string("name"); perr != nil {
 		return nil, perr

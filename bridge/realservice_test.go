@@ -115,7 +115,7 @@ func TestWithRealService(t *testing.T) {
 // newRealBridge returns a Bridge over the real service on a Pebble engine in a temporary
 // directory. The caller closes the service when the test needs it closed at a given point;
 // it is closed at the end of the test anyway.
-func newRealBridge(t *testing.T) (*service.Service, *Bridge) {
+func newRealBridge(t testing.TB) (*service.Service, *Bridge) {
 	t.Helper()
 	engine, err := pebblestore.Open(t.TempDir(), pebblestore.Options{})
 	if err != nil {
