@@ -263,23 +263,20 @@ func decodeBatch(raw json.RawMessage) ([]*syncv1.Event, *payloadError) {
 	// Fast path, for batches of objects: one pass over the JSON instead of one per event.
 	var objects []jsonObject
 	if json.Unmarshal(raw, &objects) == nil && !slices.ContainsFunc(objects, func(o jsonObject) bool { return o == nil }) {
-		events := make([]*syncv1.Event, len(objects))
-		for i, obj := range objects {
-			e, perr := decodeEventObject(obj)
-			if perr != nil {
-				return nil, perr.at(indexStep(i))
-			}
-			events[i] = e
-		}
-		return events, nil
+		return decodeEach(objects, decodeEventObject)
 	}
 	var items []json.RawMessage
 	if err := json.Unmarshal(raw, &items); err != nil {
 		return nil, &payloadError{msg: "expected an array of events, actual " + describe(raw)}
 	}
+	return decodeEach(items, decodeEvent)
+}
+
+// decodeEach decodes every item of a batch, naming the index of the first that fails.
+func decodeEach[T any](items []T, decode func(T) (*syncv1.Event, *payloadError)) ([]*syncv1.Event, *payloadError) {
 	events := make([]*syncv1.Event, len(items))
 	for i, item := range items {
-		e, perr := decodeEvent(item)
+		e, perr := decode(item)
 		if perr != nil {
 			return nil, perr.at(indexStep(i))
 		}
