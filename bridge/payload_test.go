@@ -58,6 +58,8 @@ func TestDecodePushPayload(t *testing.T) {
 		{name: "string seqNum", payload: ev(`{"name":"n","seqNum":"1","parentSeqNum":0,"clientId":"c","sessionId":"s"}`), err: `["batch"][0]["seqNum"]: expected an integer, actual "1"`},
 		{name: "missing sessionId", payload: ev(`{"name":"n","seqNum":1,"parentSeqNum":0,"clientId":"c"},{}`), err: `["batch"][0]["sessionId"]: is missing`},
 		{name: "event not an object", payload: ev(`{"name":"n","seqNum":1,"parentSeqNum":0,"clientId":"c","sessionId":"s"},7`), err: `["batch"][1]: expected an event object, actual 7`},
+		{name: "event null", payload: ev(`{"name":"n","seqNum":1,"parentSeqNum":0,"clientId":"c","sessionId":"s"},null`), err: `["batch"][1]: expected an event object, actual null`},
+		{name: "second event missing a field", payload: ev(`{"name":"n","seqNum":1,"parentSeqNum":0,"clientId":"c","sessionId":"s"},{"name":"n","seqNum":2,"parentSeqNum":1,"clientId":"c"}`), err: `["batch"][1]["sessionId"]: is missing`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
