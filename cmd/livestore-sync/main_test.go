@@ -359,6 +359,7 @@ func TestUsage(t *testing.T) {
 		{[]string{"serve", "--help"}, 0, "LIVESTORE_SYNC_AUTH_JWKS"},
 		{[]string{"serve", "--help"}, 0, "OTEL_EXPORTER_OTLP_ENDPOINT"},
 		{[]string{"serve", "--max-websockets", "-1"}, 2, "--max-websockets must be a whole number"},
+		{[]string{"serve", "--tls-cert", "cert.pem"}, 2, "--tls-cert and --tls-key go together"},
 		{[]string{"serve", "--max-http-requests", "many"}, 2, "--max-http-requests must be a whole number"},
 	}
 	for _, tt := range tests {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -12,6 +13,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -84,6 +86,13 @@ func serve(args []string, stderr io.Writer) error {
 		engine.Close()
 		return err
 	}
+	var certs *certReloader
+	if cfg.tlsCert != "" {
+		if certs, err = newCertReloader(cfg.tlsCert, cfg.tlsKey, log); err != nil {
+			svc.Close()
+			return err
+		}
+	}
 	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
 		svc.Close()
@@ -110,19 +119,32 @@ func serve(args []string, stderr io.Writer) error {
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	srv.Protocols.SetHTTP1(true)
-	srv.Protocols.SetUnencryptedHTTP2(true) // h2c with prior knowledge, for gRPC without TLS
+	scheme := "http"
+	if certs != nil {
+		srv.Protocols.SetHTTP2(true) // negotiated by ALPN, for gRPC
+		srv.TLSConfig = &tls.Config{GetCertificate: certs.GetCertificate, MinVersion: tls.VersionTLS12}
+		scheme = "https"
+	} else {
+		srv.Protocols.SetUnencryptedHTTP2(true) // h2c with prior knowledge, for gRPC without TLS
+	}
 
 	dataDir, _ := filepath.Abs(cfg.dataDir)
 	log.Info("livestore-sync listening", "addr", ln.Addr().String(), "data_dir", dataDir,
-		"websocket", "ws://"+ln.Addr().String()+"/?storeId=STORE&transport=ws",
-		"connect", "http://"+ln.Addr().String()+"/"+syncv1connect.SyncServiceName+"/",
+		"websocket", strings.Replace(scheme, "http", "ws", 1)+"://"+ln.Addr().String()+"/?storeId=STORE&transport=ws",
+		"connect", scheme+"://"+ln.Addr().String()+"/"+syncv1connect.SyncServiceName+"/",
 		"transports", cfg.transports.String(), "admin_api", cfg.adminSecret != "", "auth_tokens", len(cfg.authTokens),
 		"auth_jwt", cfg.jwtSecret != "", "auth_jwks", cfg.jwksSource != "", "auth_webhook", cfg.webhookURL != "")
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(ln) }()
+	go func() {
+		if certs != nil {
+			serveErr <- srv.ServeTLS(ln, "", "") // the certificate comes from TLSConfig
+			return
+		}
+		serveErr <- srv.Serve(ln)
+	}()
 
 	select {
 	case err = <-serveErr:

@@ -35,6 +35,8 @@ type serveConfig struct {
 	transports   listFlag
 	corsOrigins  listFlag
 	maxSockets   int
+	tlsCert      string
+	tlsKey       string
 	maxHTTP      int
 }
 
@@ -52,6 +54,11 @@ func parseServeFlags(args []string, stderr io.Writer) (serveConfig, error) {
 		"`host:port` to listen on for every protocol (env LIVESTORE_SYNC_ADDR)")
 	fs.StringVar(&cfg.dataDir, "data-dir", envOr("LIVESTORE_SYNC_DATA_DIR", defaultDataDir),
 		"`directory` of the Pebble database, created when missing (env LIVESTORE_SYNC_DATA_DIR)")
+	fs.StringVar(&cfg.tlsCert, "tls-cert", envOr("LIVESTORE_SYNC_TLS_CERT", ""),
+		"PEM `file` of the TLS certificate (chain); with --tls-key, every protocol is served over TLS\n"+
+			"(wss://, https://, gRPC with HTTP/2), and renewed files are picked up within 10s (env LIVESTORE_SYNC_TLS_CERT)")
+	fs.StringVar(&cfg.tlsKey, "tls-key", envOr("LIVESTORE_SYNC_TLS_KEY", ""),
+		"PEM `file` of the TLS certificate's private key (env LIVESTORE_SYNC_TLS_KEY)")
 	fs.StringVar(&cfg.adminSecret, "admin-secret", "",
 		"`secret` that turns on the AdminService; callers send it as 'Authorization: Bearer <secret>'.\n"+
 			"Prefer the environment variable, which other users cannot see in the process list (env LIVESTORE_SYNC_ADMIN_SECRET)")
@@ -185,6 +192,9 @@ func parseServeFlags(args []string, stderr io.Writer) (serveConfig, error) {
 		if *l.to = n; n == 0 {
 			*l.to = -1 // bridge.Options: negative disables the limit
 		}
+	}
+	if (cfg.tlsCert == "") != (cfg.tlsKey == "") {
+		return cfg, usageError{errors.New("--tls-cert and --tls-key go together")}
 	}
 	if cfg.logFormat != "text" && cfg.logFormat != "json" {
 		return cfg, usageError{fmt.Errorf("--log-format must be text or json, not %q", cfg.logFormat)}
