@@ -12,6 +12,7 @@ import (
 
 	syncv1 "github.com/livestore-sync/livestore-sync/gen/livestore/sync/v1"
 	"github.com/livestore-sync/livestore-sync/service"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // fakeService is an in-memory SyncService with the real service's semantics: per-store head
@@ -36,6 +37,8 @@ type fakeService struct {
 
 	mu     sync.Mutex
 	stores map[string]*fakeStore
+	// validatedTrace is the span context of the last ValidatePayload call's context.
+	validatedTrace trace.SpanContext
 
 	// pullEnded receives the result of every Pull call when it returns.
 	pullEnded chan error
@@ -99,7 +102,10 @@ func (f *fakeService) callEnded(ctx context.Context) {
 }
 
 // ValidatePayload refuses payloads equal to the string "forbidden", like a validator would.
-func (f *fakeService) ValidatePayload(_ context.Context, _ string, payload *structpb.Value, _ service.RequestInfo) error {
+func (f *fakeService) ValidatePayload(ctx context.Context, _ string, payload *structpb.Value, _ service.RequestInfo) error {
+	f.mu.Lock()
+	f.validatedTrace = trace.SpanContextFromContext(ctx)
+	f.mu.Unlock()
 	if payload.GetStringValue() == "forbidden" {
 		return &service.PayloadRejectedError{Err: errors.New("payload forbidden")}
 	}

@@ -92,7 +92,8 @@ func (b *Bridge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // validator's message, as the original answers a failed validatePayload.
 func (b *Bridge) payloadAccepted(w http.ResponseWriter, r *http.Request, sr syncRequest) bool {
 	info := service.RequestInfo{Transport: string(sr.Transport), Headers: r.Header}
-	err := b.svc.ValidatePayload(r.Context(), sr.StoreID, clientPayloadValue(nil, sr.Payload), info)
+	ctx := b.tr.headerContext(r.Context(), r.Header) // a validator that calls out continues the caller's trace
+	err := b.svc.ValidatePayload(ctx, sr.StoreID, clientPayloadValue(nil, sr.Payload), info)
 	if err == nil {
 		return true
 	}

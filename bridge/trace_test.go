@@ -247,3 +247,18 @@ func withQuietLogger(o Options) Options {
 	o.Logger = quietLogger
 	return o
 }
+
+// TestTracePayloadValidation checks that the payload validator runs in the caller's trace, so
+// that one calling out (an auth webhook) can pass it on.
+func TestTracePayloadValidation(t *testing.T) {
+	svc := newFakeService()
+	b := New(svc, withQuietLogger(tracedOptions(tracetest.NewSpanRecorder())))
+	doHTTP(t, b, http.MethodPost, "/?storeId=s&transport=http",
+		map[string]string{"traceparent": "00-" + headerTraceID + "-" + headerSpanID + "-01"}, httpPing("0"))
+	svc.mu.Lock()
+	got := svc.validatedTrace
+	svc.mu.Unlock()
+	if got.TraceID().String() != headerTraceID || got.SpanID().String() != headerSpanID {
+		t.Fatalf("validator's context has span %v, want the caller's %s/%s", got, headerTraceID, headerSpanID)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/livestore-sync/livestore-sync/service"
+	"go.opentelemetry.io/otel/propagation"
 	"google.golang.org/protobuf/types/known/structpb"
 )
 
@@ -59,7 +60,7 @@ func oneOf(s string, list []string) bool {
 // payloadValidator combines the configured auth modes into one validator that accepts a
 // connection when any of them does: the cheap local checks first, the webhook last. Nil when
 // none is configured.
-func payloadValidator(cfg serveConfig, jwks keySource, log *slog.Logger) service.PayloadValidator {
+func payloadValidator(cfg serveConfig, jwks keySource, prop propagation.TextMapPropagator, log *slog.Logger) service.PayloadValidator {
 	var validators []service.PayloadValidator
 	if len(cfg.authTokens) > 0 {
 		validators = append(validators, staticTokens(cfg.authTokens))
@@ -71,7 +72,7 @@ func payloadValidator(cfg serveConfig, jwks keySource, log *slog.Logger) service
 		validators = append(validators, jwksTokens(jwks, cfg.jwtChecks))
 	}
 	if cfg.webhookURL != "" {
-		validators = append(validators, webhookAuth(cfg.webhookURL, cfg.webhookWait, cfg.forwardHdrs, log.With("component", "auth-webhook")))
+		validators = append(validators, webhookAuth(cfg.webhookURL, cfg.webhookWait, cfg.forwardHdrs, prop, log.With("component", "auth-webhook")))
 	}
 	if len(validators) == 0 {
 		return nil

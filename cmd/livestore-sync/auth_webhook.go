@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/livestore-sync/livestore-sync/service"
+	"go.opentelemetry.io/otel/propagation"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/types/known/structpb"
 )
@@ -33,7 +34,10 @@ type webhookRequest struct {
 // forward when it names any (--forward-headers) — and accepts the connection when the answer is
 // 2xx within timeout. Anything else refuses it. Refusals are logged with their reason, never
 // with the payload or headers; the client's error does not reveal the URL.
-func webhookAuth(url string, timeout time.Duration, forward []string, log *slog.Logger) service.PayloadValidator {
+//
+// The request carries the caller's trace (traceparent, … as prop writes it), so that the webhook's
+// own spans join the trace of the connection it decides on.
+func webhookAuth(url string, timeout time.Duration, forward []string, prop propagation.TextMapPropagator, log *slog.Logger) service.PayloadValidator {
 	client := &http.Client{Timeout: timeout}
 	return func(ctx context.Context, payload *structpb.Value, pc service.PayloadContext) error {
 		if len(forward) > 0 {
@@ -45,7 +49,7 @@ func webhookAuth(url string, timeout time.Duration, forward []string, log *slog.
 			}
 			pc.Headers = kept
 		}
-		err := callWebhook(ctx, client, url, timeout, payload, pc)
+		err := callWebhook(ctx, client, url, timeout, prop, payload, pc)
 		if err != nil {
 			var refused *webhookRefusal
 			if errors.As(err, &refused) {
@@ -75,7 +79,7 @@ func isTimeout(err error) bool {
 }
 
 func callWebhook(ctx context.Context, client *http.Client, url string, timeout time.Duration,
-	payload *structpb.Value, pc service.PayloadContext) error {
+	prop propagation.TextMapPropagator, payload *structpb.Value, pc service.PayloadContext) error {
 	body := webhookRequest{StoreID: pc.StoreID, Payload: json.RawMessage("null"), Headers: map[string][]string(pc.Headers), Transport: pc.Transport}
 	if body.Headers == nil {
 		body.Headers = map[string][]string{}
@@ -98,6 +102,7 @@ func callWebhook(ctx context.Context, client *http.Client, url string, timeout t
 		return err
 	}
 	req.Header.Set("Content-Type", "application/json")
+	prop.Inject(ctx, propagation.HeaderCarrier(req.Header))
 	resp, err := client.Do(req)
 	if err != nil {
 		return err

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/livestore-sync/livestore-sync/service"
+	"go.opentelemetry.io/otel/propagation"
 	"google.golang.org/protobuf/types/known/structpb"
 )
 
@@ -67,7 +68,7 @@ func TestWebhookAuth(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			var logs bytes.Buffer
-			validate := webhookAuth(tt.url, 200*time.Millisecond, nil, slog.New(slog.NewTextHandler(&logs, nil)))
+			validate := webhookAuth(tt.url, 200*time.Millisecond, nil, propagation.TraceContext{}, slog.New(slog.NewTextHandler(&logs, nil)))
 			pc := service.PayloadContext{StoreID: "s1", Headers: headers, Transport: "ws"}
 			start := time.Now()
 			err := validate(context.Background(), payload, pc)
@@ -121,7 +122,7 @@ func TestWebhookAuthForwardedHeaders(t *testing.T) {
 		got <- body
 	}))
 	defer hook.Close()
-	validate := webhookAuth(hook.URL, time.Second, []string{"cookie", "X-Missing"}, slog.New(slog.DiscardHandler))
+	validate := webhookAuth(hook.URL, time.Second, []string{"cookie", "X-Missing"}, propagation.TraceContext{}, slog.New(slog.DiscardHandler))
 	headers := http.Header{"Authorization": {"Bearer abc"}, "Cookie": {"sid=1", "theme=dark"}, "Sec-Websocket-Key": {"k"}}
 	if err := validate(context.Background(), nil, service.PayloadContext{StoreID: "s", Headers: headers}); err != nil {
 		t.Fatal(err)
@@ -139,7 +140,7 @@ func TestWebhookAuthNilPayload(t *testing.T) {
 		raw = buf.String()
 	}))
 	defer hook.Close()
-	err := webhookAuth(hook.URL, time.Second, nil, slog.New(slog.DiscardHandler))(context.Background(), nil, service.PayloadContext{StoreID: "s"})
+	err := webhookAuth(hook.URL, time.Second, nil, propagation.TraceContext{}, slog.New(slog.DiscardHandler))(context.Background(), nil, service.PayloadContext{StoreID: "s"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -175,5 +176,24 @@ func TestAnyValidator(t *testing.T) {
 	}
 	if calls != 0 {
 		t.Fatalf("a validator after one that accepted was called %d times", calls)
+	}
+}
+
+// TestWebhookAuthCarriesTrace checks that the webhook request continues the caller's trace.
+func TestWebhookAuthCarriesTrace(t *testing.T) {
+	got := make(chan string, 1)
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got <- r.Header.Get("traceparent")
+	}))
+	defer hook.Close()
+	const traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+	prop := propagation.TraceContext{}
+	ctx := prop.Extract(context.Background(), propagation.HeaderCarrier(http.Header{"Traceparent": {traceparent}}))
+	validate := webhookAuth(hook.URL, time.Second, nil, prop, slog.New(slog.DiscardHandler))
+	if err := validate(ctx, nil, service.PayloadContext{StoreID: "s"}); err != nil {
+		t.Fatal(err)
+	}
+	if tp := <-got; tp != traceparent {
+		t.Fatalf("webhook got traceparent %q, want %q", tp, traceparent)
 	}
 }

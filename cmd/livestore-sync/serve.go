@@ -80,7 +80,7 @@ func serve(args []string, stderr io.Writer) error {
 			return err
 		}
 	}
-	opts.ValidatePayload = payloadValidator(cfg, jwks, log)
+	opts.ValidatePayload = payloadValidator(cfg, jwks, tr.propagator, log)
 	svc, err := service.New(engine, opts)
 	if err != nil {
 		engine.Close()
