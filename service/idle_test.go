@@ -119,4 +119,3 @@ func TestIdleStoresConcurrent(t *testing.T) {
 		}
 	}
 }
-
