@@ -59,5 +59,10 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./service/...
 	$(GO) test -run '^$$' -bench . -benchmem -tags realservice ./bridge/
 
+## bench-e2e: throughput and latency under LiveStore's real client (e2e/bench.mjs), ws then http
+bench-e2e: build e2e/node_modules/.installed
+	cd e2e && LIVESTORE_SYNC_BIN=$(CURDIR)/$(BIN) node bench.mjs
+	cd e2e && LIVESTORE_SYNC_BIN=$(CURDIR)/$(BIN) E2E_TRANSPORT=http node bench.mjs
+
 clean:
 	rm -rf bin
