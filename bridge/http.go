@@ -6,11 +6,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/livestore-sync/livestore-sync/service"
 	"io"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
+	"time"
+
+	"github.com/livestore-sync/livestore-sync/service"
 
 	syncv1 "github.com/livestore-sync/livestore-sync/gen/livestore/sync/v1"
 )
@@ -56,15 +59,28 @@ func (b *Bridge) serveHTTPTransport(w http.ResponseWriter, r *http.Request, sr s
 		b.opts.Logger.Info("bridge: http sync request failed",
 			"storeId", sr.StoreID, "rpc", res.rpc, "reason", res.failure)
 	}
-	if r.Context().Err() != nil {
-		return // The client is gone; nobody reads the answer.
+	if r.Context().Err() != nil && res.status != http.StatusRequestTimeout {
+		return // The client is gone; nobody reads the answer. (A stalled body also ends the
+		// request's context, but that client may still read the 408.)
 	}
 	b.writeHTTPMessages(w, r, res.status, res.msgs)
 }
 
 // handleHTTP reads the body of an HTTP transport request and runs it.
 func (b *Bridge) handleHTTP(w http.ResponseWriter, r *http.Request, sr syncRequest) httpResult {
+	// A client may take RequestTimeout to send its body, so that a slow one cannot hold a place
+	// under MaxHTTPRequests for long. The deadline is lifted once the body is in, as the server
+	// watches the connection for a client that goes away while the service works.
+	rc := http.NewResponseController(w)
+	if b.opts.RequestTimeout > 0 {
+		_ = rc.SetReadDeadline(time.Now().Add(b.opts.RequestTimeout)) // not every ResponseWriter can (tests)
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, b.opts.HTTPBodyLimit))
+	if b.opts.RequestTimeout > 0 && err == nil {
+		// (After a failed read it stays: the server may try to read what is left of the body
+		// before it answers, and must not wait for it.)
+		_ = rc.SetReadDeadline(time.Time{})
+	}
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
@@ -73,6 +89,14 @@ func (b *Bridge) handleHTTP(w http.ResponseWriter, r *http.Request, sr syncReque
 				status:  http.StatusRequestEntityTooLarge,
 				msgs:    [][]byte{appendDefectMessage(nil, defect{Message: msg})},
 				failure: "request body over HTTPBodyLimit",
+			}
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			msg := fmt.Sprintf("the request body did not arrive within %s (RequestTimeout)", b.opts.RequestTimeout)
+			return httpResult{
+				status:  http.StatusRequestTimeout,
+				msgs:    [][]byte{appendDefectMessage(nil, defect{Message: msg})},
+				failure: "request body too slow",
 			}
 		}
 		// Reading failed: mostly the client went away. Answer with a Defect in case it is still

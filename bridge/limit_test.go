@@ -1,9 +1,13 @@
 package bridge
 
 import (
+	"bufio"
 	"context"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -84,5 +88,49 @@ func TestConnLimitDisabled(t *testing.T) {
 	}
 	if got := New(newFakeService(), Options{}).opts; got.MaxWebSockets != DefaultMaxWebSockets || got.MaxHTTPRequests != DefaultMaxHTTPRequests {
 		t.Fatalf("defaults %d, %d", got.MaxWebSockets, got.MaxHTTPRequests)
+	}
+}
+
+// TestHTTPSlowBody checks that a client trickling its body is answered 408 after RequestTimeout
+// and frees its place under MaxHTTPRequests, while a request after it is served.
+func TestHTTPSlowBody(t *testing.T) {
+	b := New(newFakeService(), Options{RequestTimeout: 300 * time.Millisecond, MaxHTTPRequests: 1, Logger: quietLogger})
+	srv := httptest.NewServer(b)
+	defer srv.Close()
+
+	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	body := httpPing("0")
+	fmt.Fprintf(conn, "POST /?storeId=s&transport=http HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s",
+		len(body), body[:10]) // and the rest never comes
+	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	res, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("no answer to a stalled body: %v", err)
+	}
+	answer, _ := io.ReadAll(res.Body)
+	if res.StatusCode != http.StatusRequestTimeout || !strings.Contains(string(answer), "did not arrive within 300ms (RequestTimeout)") {
+		t.Fatalf("stalled body: %d %s, want 408 naming RequestTimeout", res.StatusCode, answer)
+	}
+	waitFor(t, func() bool { return b.httpLimit.open.Load() == 0 })
+
+	// A request whose service time exceeds what was left of the body's deadline still works: the
+	// deadline is lifted once the body is in.
+	slow := newFakeService()
+	slow.callDelay = 200 * time.Millisecond
+	b2 := New(slow, Options{RequestTimeout: 250 * time.Millisecond, Logger: quietLogger})
+	srv2 := httptest.NewServer(b2)
+	defer srv2.Close()
+	resp, err := http.Post(srv2.URL+"/?storeId=s&transport=http", "application/json", strings.NewReader(httpPing("1")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(got), "SyncMessage.Pong") {
+		t.Fatalf("ping after the body: %d %s", resp.StatusCode, got)
 	}
 }

@@ -97,12 +97,12 @@ type Options struct {
 	// DefaultHTTPResponseLimit.
 	HTTPResponseLimit int
 
-	// RequestTimeout bounds the time the service may take for an HTTP transport request (a
-	// WebSocket request lives as long as its socket). A request that runs out of time ends with
-	// an Exit failing with UnknownError "request timed out" (pages a pull collected so far are
-	// sent before it; a push that was stored anyway is acknowledged when the client retries it).
-	// Reading the request body is not included: bound it with http.Server's ReadTimeout.
-	// Default DefaultRequestTimeout; negative disables it.
+	// RequestTimeout bounds, separately, the time a client may take to send the body of an HTTP
+	// transport request (then: 408 with a Defect) and the time the service may take for it (a
+	// WebSocket request lives as long as its socket). A request that runs out of service time ends
+	// with an Exit failing with UnknownError "request timed out" (pages a pull collected so far
+	// are sent before it; a push that was stored anyway is acknowledged when the client retries
+	// it). Default DefaultRequestTimeout; negative disables both.
 	RequestTimeout time.Duration
 
 	// MaxWebSockets bounds the WebSockets open at once; an upgrade beyond it is answered 503 with

@@ -42,6 +42,9 @@ const (
 	maxConnectMessageBytes = 2 * service.DefaultMaxPushBytes
 	// readHeaderTimeout bounds how long a client may take to send request headers.
 	readHeaderTimeout = 10 * time.Second
+	// idleConnTimeout closes keep-alive connections (HTTP/1.1, and HTTP/2 without streams) that
+	// carry no request for this long. Open WebSockets and streams are not idle.
+	idleConnTimeout = 2 * time.Minute
 )
 
 // serve runs the server until SIGINT or SIGTERM, then drains it.
@@ -115,6 +118,7 @@ func serve(args []string, stderr io.Writer) error {
 	srv := &http.Server{
 		Handler:           s.routes(reg, metrics, cfg.adminSecret, cfg.enabled("grpc")),
 		ReadHeaderTimeout: readHeaderTimeout,
+		IdleTimeout:       idleConnTimeout,
 		Protocols:         new(http.Protocols),
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
