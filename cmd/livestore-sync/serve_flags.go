@@ -103,12 +103,12 @@ func parseServeFlags(args []string, stderr io.Writer) (serveConfig, error) {
 			"protocols; default any origin (env LIVESTORE_SYNC_CORS_ORIGINS)")
 	maxSockets := envOr("LIVESTORE_SYNC_MAX_WEBSOCKETS", strconv.Itoa(bridge.DefaultMaxWebSockets))
 	fs.StringVar(&maxSockets, "max-websockets", maxSockets,
-		"most WebSockets open at once; more are answered 503 with Retry-After, and LiveStore clients\n"+
-			"retry later; 0 for no limit (env LIVESTORE_SYNC_MAX_WEBSOCKETS)")
+		"the most WebSockets open at once, a `number` (0: no limit); more are answered 503 with\n"+
+			"Retry-After, and LiveStore clients retry later (env LIVESTORE_SYNC_MAX_WEBSOCKETS)")
 	maxHTTP := envOr("LIVESTORE_SYNC_MAX_HTTP_REQUESTS", strconv.Itoa(bridge.DefaultMaxHTTPRequests))
 	fs.StringVar(&maxHTTP, "max-http-requests", maxHTTP,
-		"most LiveStore HTTP transport requests served at once; more are answered 503 with Retry-After;\n"+
-			"0 for no limit (env LIVESTORE_SYNC_MAX_HTTP_REQUESTS)")
+		"the most LiveStore HTTP transport requests served at once, a `number` (0: no limit); more\n"+
+			"are answered 503 with Retry-After (env LIVESTORE_SYNC_MAX_HTTP_REQUESTS)")
 	fs.StringVar(&cfg.logFormat, "log-format", envOr("LIVESTORE_SYNC_LOG_FORMAT", "text"),
 		"log `format`: text or json (env LIVESTORE_SYNC_LOG_FORMAT)")
 	level := envOr("LIVESTORE_SYNC_LOG_LEVEL", "info")
