@@ -89,7 +89,7 @@ func parseServeFlags(args []string, stderr io.Writer) (serveConfig, error) {
 			"--auth-webhook-timeout, refuses it (env LIVESTORE_SYNC_AUTH_WEBHOOK)")
 	webhookWait := envOr("LIVESTORE_SYNC_AUTH_WEBHOOK_TIMEOUT", defaultWebhookTimeout.String())
 	fs.StringVar(&webhookWait, "auth-webhook-timeout", webhookWait,
-		"how long one --auth-webhook call may take (env LIVESTORE_SYNC_AUTH_WEBHOOK_TIMEOUT)")
+		"how long one --auth-webhook call may take, a `duration` (env LIVESTORE_SYNC_AUTH_WEBHOOK_TIMEOUT)")
 	fs.Var(&cfg.forwardHdrs, "forward-headers",
 		"request `headers` (case-insensitive, comma-separated) passed on to --auth-webhook, which\n"+
 			"otherwise receives every header (and to the push and pull hooks of an embedding program)\n"+
@@ -115,11 +115,12 @@ func parseServeFlags(args []string, stderr io.Writer) (serveConfig, error) {
 	fs.StringVar(&level, "log-level", level, "log `level`: debug, info, warn or error (env LIVESTORE_SYNC_LOG_LEVEL)")
 	delay := envOr("LIVESTORE_SYNC_DRAIN_DELAY", "0s")
 	fs.StringVar(&delay, "drain-delay", delay,
-		"on shutdown, how long /readyz answers 503 before connections are refused, so load balancers\n"+
+		"on shutdown, how long (a `duration`) /readyz answers 503 before connections are refused, so load balancers\n"+
 			"stop sending traffic first, e.g. 5s (env LIVESTORE_SYNC_DRAIN_DELAY)")
 	drain := envOr("LIVESTORE_SYNC_DRAIN_TIMEOUT", defaultDrainTimeout.String())
 	fs.StringVar(&drain, "drain-timeout", drain,
-		"how long a shutdown waits for pushes and connections to finish, e.g. 10s (env LIVESTORE_SYNC_DRAIN_TIMEOUT)")
+		"how long a shutdown waits for pushes and connections to finish, a `duration` such as 10s\n"+
+			"(env LIVESTORE_SYNC_DRAIN_TIMEOUT)")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: livestore-sync serve [flags]\n\n"+
 			"Serves LiveStore's WebSocket and HTTP sync protocols and the livestore.sync.v1.SyncService\n"+
