@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/coder/websocket"
 	"github.com/livestore-sync/livestore-sync/service"
@@ -113,6 +114,12 @@ func (c *wsConn) readLoop() {
 		}
 		if int64(len(data)) > limit {
 			c.closeWith(closeRequest{websocket.StatusMessageTooBig, fmt.Sprintf("message too big: limit is %d bytes", limit)})
+			return
+		}
+		if !utf8.Valid(data) {
+			// RFC 6455 §8.1: a text frame must be UTF-8; LiveStore sends only text. A binary frame
+			// is read as text too, so it must be UTF-8 as well.
+			c.closeWith(closeInvalidUTF8)
 			return
 		}
 		if c.idle != nil {

@@ -22,6 +22,7 @@ var (
 	closeServiceClosed  = closeRequest{websocket.StatusServiceRestart, "sync service is shutting down"}
 	closeShutdown       = closeRequest{websocket.StatusServiceRestart, "server is shutting down"}
 	closeIdle           = closeRequest{websocket.StatusPolicyViolation, "idle timeout: no frame received"}
+	closeInvalidUTF8    = closeRequest{websocket.StatusInvalidFramePayloadData, "frame is not valid UTF-8"}
 )
 
 // exitForError maps an error of the service to the Exit that ends a WebSocket request, or to a

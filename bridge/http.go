@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/livestore-sync/livestore-sync/service"
 
@@ -122,6 +123,12 @@ func (b *Bridge) handleHTTP(w http.ResponseWriter, r *http.Request, sr syncReque
 // context (without the timeout), to tell a timeout from a client that went away.
 func (b *Bridge) runHTTPMessage(ctx, reqCtx context.Context, body []byte, sr syncRequest) httpResult {
 	res := httpResult{status: http.StatusOK}
+	if !utf8.Valid(body) {
+		res.status = http.StatusBadRequest
+		res.msgs = [][]byte{appendDefectMessage(nil, defect{Message: "request body is not valid UTF-8"})}
+		res.failure = "body is not valid UTF-8"
+		return res
+	}
 	m, d := decodeClientMessage(body)
 	if d != nil {
 		res.msgs = [][]byte{appendDefectMessage(nil, *d)}

@@ -4,9 +4,11 @@ import (
 	"context"
 	"crypto/subtle"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
+	"unicode/utf8"
 
 	"connectrpc.com/connect"
 	syncv1 "github.com/livestore-sync/livestore-sync/gen/livestore/sync/v1"
@@ -58,7 +60,15 @@ func (h *AdminHandler) ListStores(ctx context.Context, req *connect.Request[sync
 		resp.NextPageToken = base64.RawURLEncoding.EncodeToString([]byte(stores[size-1].ID))
 	}
 	for _, st := range stores {
-		resp.Stores = append(resp.Stores, storeSummary(st.ID, st.Info))
+		id := st.ID
+		if !utf8.ValidString(id) {
+			// Only older versions stored such ids; protobuf cannot carry them, and one of them
+			// must not fail the whole listing.
+			id = strings.ToValidUTF8(id, "\uFFFD")
+			h.svc.log.Warn("listing a store whose id is not valid UTF-8 (created before ids were checked), with U+FFFD in place of the invalid bytes",
+				"store_id", id, "store_id_hex", hex.EncodeToString([]byte(st.ID)))
+		}
+		resp.Stores = append(resp.Stores, storeSummary(id, st.Info))
 	}
 	return connect.NewResponse(resp), nil
 }

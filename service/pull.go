@@ -2,7 +2,9 @@ package service
 
 import (
 	"context"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	syncv1 "github.com/livestore-sync/livestore-sync/gen/livestore/sync/v1"
 	"github.com/livestore-sync/livestore-sync/service/eventjson"
@@ -186,7 +188,7 @@ func (s *Service) sendBacklog(ctx context.Context, storeID string, info storage.
 		}
 		n, size := s.pageLen(buf)
 		sent += uint64(n)
-		resp := s.page(backendID, buf[:n], total-min(sent, total))
+		resp := s.page(storeID, backendID, buf[:n], total-min(sent, total))
 		buf = buf[n:]
 		s.metrics.page(n, size)
 		if err := send(resp); err != nil {
@@ -215,11 +217,11 @@ func (s *Service) countEvents(storeID string, info storage.StoreInfo, after uint
 }
 
 // pages splits the records of one push into NoMore pages, as live pulls receive them.
-func (s *Service) pages(backendID string, recs []storage.Record) []page {
+func (s *Service) pages(storeID, backendID string, recs []storage.Record) []page {
 	var out []page
 	for len(recs) > 0 {
 		n, size := s.pageLen(recs)
-		out = append(out, page{resp: s.page(backendID, recs[:n], 0), bytes: size})
+		out = append(out, page{resp: s.page(storeID, backendID, recs[:n], 0), bytes: size})
 		recs = recs[n:]
 	}
 	return out
@@ -239,11 +241,20 @@ func (s *Service) pageLen(recs []storage.Record) (n, size int) {
 	return n, size
 }
 
-// page builds a page of recs followed by remaining events.
-func (s *Service) page(backendID string, recs []storage.Record, remaining uint64) *syncv1.PullResponse {
+// page builds a page of recs followed by remaining events, of the store storeID.
+func (s *Service) page(storeID, backendID string, recs []storage.Record, remaining uint64) *syncv1.PullResponse {
 	batch := make([]*syncv1.PulledEvent, len(recs))
+	repaired := 0
 	for i := range recs {
+		if repairUTF8(&recs[i]) {
+			repaired++
+		}
 		batch[i] = pulledEvent(&recs[i])
+	}
+	if repaired > 0 {
+		s.log.Warn("store holds events whose text is not valid UTF-8 (stored before pushes were checked); "+
+			"sending them with U+FFFD in place of the invalid bytes", "store_id", strings.ToValidUTF8(storeID, "\uFFFD"),
+			"events", repaired, "first_seq_num", recs[0].SeqNum)
 	}
 	info := noMore()
 	if remaining > 0 {
@@ -254,6 +265,21 @@ func (s *Service) page(backendID string, recs []storage.Record, remaining uint64
 
 func noMore() *syncv1.PageInfo {
 	return &syncv1.PageInfo{Kind: &syncv1.PageInfo_NoMore_{NoMore: &syncv1.PageInfo_NoMore{}}}
+}
+
+// repairUTF8 replaces the invalid UTF-8 in r's text fields with U+FFFD, reporting whether there
+// was any. Pushes are checked, so only data stored by older versions can hold such bytes; without
+// the repair, no transport could encode them (protobuf refuses them, and browsers close
+// WebSockets whose text frames are not UTF-8). Inside the JSON text of args, invalid bytes can
+// only stand in strings, so the repaired args are still JSON.
+func repairUTF8(r *storage.Record) bool {
+	if utf8.ValidString(r.Name) && utf8.ValidString(r.Args) && utf8.ValidString(r.ClientID) && utf8.ValidString(r.SessionID) {
+		return false
+	}
+	for _, f := range []*string{&r.Name, &r.Args, &r.ClientID, &r.SessionID} {
+		*f = strings.ToValidUTF8(*f, "\uFFFD")
+	}
+	return true
 }
 
 func pulledEvent(r *storage.Record) *syncv1.PulledEvent {

@@ -14,6 +14,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"sync"
 	"time"
@@ -51,6 +52,9 @@ type Options struct {
 	// function. Its headers are added to those of ForwardHeaders (replacing any of the same
 	// name). It is called once per push and pull that a hook sees, and must not modify info.
 	ForwardHeadersFunc func(info RequestInfo) http.Header
+	// Logger receives the service's warnings, such as a store whose stored data had to be
+	// repaired to be sent. Default slog.Default().
+	Logger *slog.Logger
 }
 
 // Service is the sync service. It is safe for concurrent use.
@@ -60,6 +64,7 @@ type Service struct {
 	now             func() time.Time
 	newBackendID    func() string
 	metrics         *Metrics
+	log             *slog.Logger
 	hooks           Hooks
 	validatePayload PayloadValidator
 	// forwardHeaders are the canonical names of Options.ForwardHeaders.
@@ -92,6 +97,7 @@ func New(engine storage.Engine, opts Options) (*Service, error) {
 		now:                opts.Now,
 		newBackendID:       opts.NewBackendID,
 		metrics:            opts.Metrics,
+		log:                opts.Logger,
 		hooks:              opts.Hooks,
 		validatePayload:    opts.ValidatePayload,
 		forwardHeaders:     canonicalHeaders(opts.ForwardHeaders),
@@ -108,6 +114,9 @@ func New(engine storage.Engine, opts Options) (*Service, error) {
 	}
 	if s.now == nil {
 		s.now = time.Now
+	}
+	if s.log == nil {
+		s.log = slog.Default()
 	}
 	if s.newBackendID == nil {
 		s.newBackendID = NewBackendID
@@ -293,7 +302,7 @@ func (s *Service) append(st *store, batch []*syncv1.Event) error {
 	}
 	st.info = info
 	if len(st.subs) > 0 { // pages are built only for stores that have live pulls
-		st.publish(delivery{pages: s.pages(st.info.BackendID, recs), committed: time.Now()}, s.metrics)
+		st.publish(delivery{pages: s.pages(st.id, st.info.BackendID, recs), committed: time.Now()}, s.metrics)
 	}
 	return nil
 }

@@ -107,6 +107,11 @@ func TestPushValidation(t *testing.T) {
 		{"seq going back", &syncv1.PushRequest{StoreId: "s", Batch: withEvent(2, func(e *syncv1.Event) { e.SeqNum = 1 })}, 2, "not greater than parent_seq_num 2"},
 		{"args not JSON", &syncv1.PushRequest{StoreId: "s", Batch: withEvent(1, func(e *syncv1.Event) { e.Args = `{"a":` })}, 1, "args is not valid JSON"},
 		{"event too big", &syncv1.PushRequest{StoreId: "big", Batch: big}, 0, "more than the limit of"},
+		{"store id not UTF-8", &syncv1.PushRequest{StoreId: "s\xff\xfe", Batch: events(0, 1)}, -1, "store_id is not valid UTF-8"},
+		{"args not UTF-8", &syncv1.PushRequest{StoreId: "s", Batch: withEvent(1, func(e *syncv1.Event) { e.Args = "{\"t\":\"\xff\xfe\"}" })}, 1, "args is not valid UTF-8"},
+		{"name not UTF-8", &syncv1.PushRequest{StoreId: "s", Batch: withEvent(0, func(e *syncv1.Event) { e.Name = "todo\xc3" })}, 0, "name is not valid UTF-8"},
+		{"client id not UTF-8", &syncv1.PushRequest{StoreId: "s", Batch: withEvent(2, func(e *syncv1.Event) { e.ClientId = "\xed\xa0\x80" })}, 2, "client_id is not valid UTF-8"},
+		{"session id not UTF-8", &syncv1.PushRequest{StoreId: "s", Batch: withEvent(2, func(e *syncv1.Event) { e.SessionId = "\x80" })}, 2, "session_id is not valid UTF-8"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

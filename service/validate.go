@@ -3,19 +3,29 @@ package service
 import (
 	"encoding/json"
 	"fmt"
+	"unicode/utf8"
 
 	syncv1 "github.com/livestore-sync/livestore-sync/gen/livestore/sync/v1"
 	"github.com/livestore-sync/livestore-sync/service/eventjson"
 )
 
-// checkStoreID rejects empty and overlong store ids. Any other UTF-8 string is a store id,
-// compared byte for byte.
+// checkStoreID rejects empty, overlong and invalid store ids. Any other UTF-8 string is a store
+// id, compared byte for byte.
 func (s *Service) checkStoreID(id string) error {
-	switch {
-	case id == "":
+	if id == "" {
 		return &InvalidRequestError{Reason: "store_id is empty"}
+	}
+	return s.checkStoreIDText(id)
+}
+
+// checkStoreIDText rejects store ids that are too long or not valid UTF-8 (the empty id passes:
+// connections may name it, and their pushes and pulls then fail in checkStoreID).
+func (s *Service) checkStoreIDText(id string) error {
+	switch {
 	case len(id) > s.limits.MaxStoreIDBytes:
 		return &InvalidRequestError{Reason: fmt.Sprintf("store_id is %d bytes long, more than the limit of %d", len(id), s.limits.MaxStoreIDBytes)}
+	case !utf8.ValidString(id):
+		return &InvalidRequestError{Reason: "store_id is not valid UTF-8"}
 	}
 	return nil
 }
@@ -34,6 +44,9 @@ func (s *Service) validateBatch(batch []*syncv1.Event) error {
 		}
 		if e.GetName() == "" {
 			return bad("name is empty")
+		}
+		if field := invalidUTF8Field(e); field != "" {
+			return bad("%s is not valid UTF-8", field)
 		}
 		if e.GetSeqNum() <= e.GetParentSeqNum() {
 			return bad("seq_num %d is not greater than parent_seq_num %d", e.GetSeqNum(), e.GetParentSeqNum())
@@ -54,4 +67,18 @@ func (s *Service) validateBatch(batch []*syncv1.Event) error {
 		return &InvalidRequestError{Reason: fmt.Sprintf("push carries %d bytes of events, more than the limit of %d", total, s.limits.MaxPushBytes)}
 	}
 	return nil
+}
+
+// invalidUTF8Field names the first text field of e that is not valid UTF-8, or returns "". Over
+// Connect and gRPC, protobuf has checked already; LiveStore's transports hand over JSON text as
+// received.
+func invalidUTF8Field(e *syncv1.Event) string {
+	for _, f := range [...]struct{ name, value string }{
+		{"name", e.GetName()}, {"args", e.GetArgs()}, {"client_id", e.GetClientId()}, {"session_id", e.GetSessionId()},
+	} {
+		if !utf8.ValidString(f.value) {
+			return f.name
+		}
+	}
+	return ""
 }

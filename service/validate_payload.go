@@ -41,7 +41,13 @@ func (e *PayloadRejectedError) Unwrap() error { return e.Err }
 // ValidatePayload runs the configured payload validator for a connection to storeID; nil when
 // none is configured or it accepts. Transports call it once per connection (WebSocket upgrade,
 // HTTP request, Connect call), before any other work.
+//
+// It first refuses, with an *InvalidRequestError, a store id that no push or pull could use (too
+// long, or not valid UTF-8), so that such a connection ends before it starts.
 func (s *Service) ValidatePayload(ctx context.Context, storeID string, payload *structpb.Value, info RequestInfo) error {
+	if err := s.checkStoreIDText(storeID); err != nil {
+		return err
+	}
 	if s.validatePayload == nil {
 		return nil
 	}
