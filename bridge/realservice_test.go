@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
-
 )
 
 // TestWithRealService runs the main flows against the real service on a Pebble store in a
