@@ -32,6 +32,9 @@ type wsConn struct {
 	mu       sync.Mutex
 	requests map[string]*request // running requests by id
 	progress chan struct{}       // closed and replaced whenever a pull advances (order.go)
+	// requestEnded is closed and replaced whenever a request ends (a push waiting for a place
+	// under MaxRequestsPerSocket waits for it).
+	requestEnded chan struct{}
 
 	requestsDone sync.WaitGroup // request goroutines
 	writerDone   chan struct{}
@@ -50,19 +53,30 @@ func newConn(b *Bridge, ws *websocket.Conn, sr syncRequest, h http.Header) *wsCo
 	base = b.tr.headerContext(base, h)
 	ctx, cancel := context.WithCancel(base)
 	return &wsConn{
-		b:          b,
-		ws:         ws,
-		sr:         sr,
-		log:        b.opts.Logger.With("store_id", sr.StoreID),
-		ctx:        ctx,
-		cancel:     cancel,
-		out:        newOutQueue(b.opts.OutgoingQueueFrames, b.opts.OutgoingQueueBytes),
-		requests:   make(map[string]*request),
-		progress:   make(chan struct{}),
-		writerDone: make(chan struct{}),
-		closing:    make(chan struct{}),
-		closed:     make(chan struct{}),
+		b:            b,
+		ws:           ws,
+		sr:           sr,
+		log:          b.opts.Logger.With("store_id", sr.StoreID),
+		ctx:          ctx,
+		cancel:       cancel,
+		out:          newOutQueue(b.opts.OutgoingQueueFrames, b.opts.OutgoingQueueBytes, b.opts.OutgoingBudget),
+		requests:     make(map[string]*request),
+		progress:     make(chan struct{}),
+		requestEnded: make(chan struct{}),
+		writerDone:   make(chan struct{}),
+		closing:      make(chan struct{}),
+		closed:       make(chan struct{}),
 	}
+}
+
+// Held returns the bytes queued for the socket or being written to it (budget.Member).
+func (c *wsConn) Held() int64 { return c.out.bytes.Load() }
+
+// Evict closes the socket because the server's budget for slow readers is exhausted and this
+// socket holds the most of it, dropping its queued frames at once (budget.Member).
+func (c *wsConn) Evict() {
+	c.closeWith(closeOverBudget)
+	c.out.drop()
 }
 
 // serve runs the socket until it is closed, by either side, and everything it started has
@@ -83,6 +97,8 @@ func (c *wsConn) serve() {
 			c.closeWith(closeRequest{closeIdle.code, fmt.Sprintf("%s for %s", closeIdle.reason, d)})
 		})
 	}
+	c.b.opts.OutgoingBudget.Join(c)
+	defer c.b.opts.OutgoingBudget.Leave(c)
 	go c.writeLoop()
 
 	c.readLoop()
@@ -91,6 +107,7 @@ func (c *wsConn) serve() {
 	<-c.closed
 	c.requestsDone.Wait()
 	<-c.writerDone
+	c.out.drop() // nothing is queued any more; give back what was left
 	if c.idle != nil {
 		c.idle.Stop()
 	}
@@ -100,6 +117,9 @@ func (c *wsConn) serve() {
 func (c *wsConn) readLoop() {
 	limit := c.b.opts.ReadLimit
 	for {
+		if !c.awaitOutgoingRoom() {
+			return
+		}
 		// Not c.ctx: cancelling a read's context makes the library drop the connection at once,
 		// which would cut short the close handshake closeWith starts.
 		_, r, err := c.ws.Reader(context.Background())
@@ -134,6 +154,21 @@ func (c *wsConn) readLoop() {
 	}
 }
 
+// awaitOutgoingRoom waits until the socket's outgoing queue is below half of its bounds, so that
+// a client that sends requests faster than it reads their answers is slowed down (its frames
+// wait in the network) instead of being closed for a full queue. It reports false when the
+// socket started closing meanwhile.
+func (c *wsConn) awaitOutgoingRoom() bool {
+	for !c.out.belowHalf() {
+		select {
+		case <-c.out.space:
+		case <-c.closing:
+			return false
+		}
+	}
+	return true
+}
+
 func (c *wsConn) logReadEnd(err error) {
 	select {
 	case <-c.closing:
@@ -157,15 +192,16 @@ func (c *wsConn) writeLoop() {
 		case <-c.closing:
 			return
 		case frame := <-c.out.frames:
-			c.out.popped(frame)
 			select {
 			case <-c.closing:
+				c.out.written(frame)
 				return
 			default:
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), c.b.opts.WriteTimeout)
 			err := c.ws.Write(ctx, websocket.MessageText, frame)
 			cancel()
+			c.out.written(frame)
 			if err != nil {
 				c.log.Debug("livestore websocket: write failed", "err", err)
 				c.abort()
@@ -183,10 +219,14 @@ func (c *wsConn) send(frame []byte) bool {
 		return false
 	default:
 	}
-	if c.out.push(frame) {
+	switch c.out.push(c, frame) {
+	case pushed:
 		return true
+	case budgetRefuse:
+		c.closeWith(closeOverBudget)
+	default:
+		c.closeWith(closeSlowConsumer)
 	}
-	c.closeWith(closeSlowConsumer)
 	return false
 }
 

@@ -19,6 +19,7 @@ type closeRequest struct {
 var (
 	closeLivePullBehind = closeRequest{websocket.StatusTryAgainLater, "live pull fell behind; reconnect and pull again"}
 	closeSlowConsumer   = closeRequest{websocket.StatusTryAgainLater, "client too slow: outgoing queue full"}
+	closeOverBudget     = closeRequest{websocket.StatusTryAgainLater, "client too slow: server's outgoing memory budget exhausted"}
 	closeServiceClosed  = closeRequest{websocket.StatusServiceRestart, "sync service is shutting down"}
 	closeShutdown       = closeRequest{websocket.StatusServiceRestart, "server is shutting down"}
 	closeIdle           = closeRequest{websocket.StatusPolicyViolation, "idle timeout: no frame received"}

@@ -32,7 +32,7 @@ type Bridge struct {
 
 // New returns a Bridge that serves svc with opts (zero fields take their defaults).
 func New(svc SyncService, opts Options) *Bridge {
-	opts = opts.withDefaults()
+	opts = opts.withDefaults(svc)
 	return &Bridge{
 		svc:       svc,
 		opts:      opts,

@@ -31,8 +31,12 @@ const gzipMinBytes = 1 << 10
 // Options.RequestTimeout.
 const errRequestTimedOut = "request timed out"
 
-// errResponseFull stops a pull whose response reached Options.HTTPResponseLimit.
+// errResponseFull stops a pull whose response reached Options.HTTPResponseLimit, or that the
+// outgoing budget cannot hold more of.
 var errResponseFull = errors.New("http response limit reached")
+
+// errOverBudget fails a pull whose first page the outgoing budget cannot hold.
+var errOverBudget = errors.New("server busy: its memory budget for responses is exhausted; retry later")
 
 // httpResult is the outcome of one HTTP transport request.
 type httpResult struct {
@@ -43,6 +47,8 @@ type httpResult struct {
 	// failure says why the request failed, for the log; "" when it succeeded. Never quotes the
 	// payload.
 	failure string
+	// reserved is what msgs took of Options.OutgoingBudget, given back once they are written.
+	reserved int64
 }
 
 // serveHTTPTransport serves a sync request with transport=http.
@@ -56,6 +62,7 @@ func (b *Bridge) serveHTTPTransport(w http.ResponseWriter, r *http.Request, sr s
 	defer b.opts.Metrics.ConnectionClosed("http")
 
 	res := b.handleHTTP(w, r, sr)
+	defer b.opts.OutgoingBudget.Release(res.reserved)
 	if res.failure != "" {
 		b.opts.Logger.Info("bridge: http sync request failed",
 			"storeId", sr.StoreID, "rpc", res.rpc, "reason", res.failure)
@@ -176,6 +183,13 @@ func (b *Bridge) runHTTPMessage(ctx, reqCtx context.Context, body []byte, sr syn
 				return errResponseFull
 			}
 			chunk := appendChunk(nil, call.id, page)
+			if !b.opts.OutgoingBudget.Reserve(nil, int64(len(chunk))) {
+				if len(res.msgs) == 0 {
+					return errOverBudget
+				}
+				return errResponseFull // the client polls again for the rest
+			}
+			res.reserved += int64(len(chunk))
 			size += len(chunk)
 			res.msgs = append(res.msgs, chunk)
 			return nil
@@ -206,7 +220,11 @@ func (b *Bridge) runHTTPMessage(ctx, reqCtx context.Context, body []byte, sr syn
 
 // writeHTTPMessages writes msgs as the JSON array body of an HTTP transport response: gzipped
 // when it is over gzipMinBytes and the client accepts gzip, else plain with a Content-Length.
+//
+// Writing is bounded by Options.WriteTimeout, so that a client that does not read its response
+// frees its place under MaxHTTPRequests in bounded time.
 func (b *Bridge) writeHTTPMessages(w http.ResponseWriter, r *http.Request, status int, msgs [][]byte) {
+	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(b.opts.WriteTimeout)) // not every ResponseWriter can (tests)
 	body := appendMessages(nil, msgs...)
 	h := w.Header()
 	b.setCORS(w, r)

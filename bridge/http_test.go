@@ -418,7 +418,7 @@ func TestHTTPBodyLimit(t *testing.T) {
 }
 
 func TestHTTPDefaults(t *testing.T) {
-	o := Options{}.withDefaults()
+	o := Options{}.withDefaults(nil)
 	if o.HTTPBodyLimit != 4<<20 || o.RequestTimeout != 10*time.Second {
 		t.Errorf("defaults: %d %v", o.HTTPBodyLimit, o.RequestTimeout)
 	}

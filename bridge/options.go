@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/livestore-sync/livestore-sync/service"
+	"github.com/livestore-sync/livestore-sync/service/budget"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
@@ -20,7 +21,7 @@ const (
 	// DefaultOutgoingQueueBytes bounds the bytes queued for one socket (a pull page is at most
 	// about 900 KB, so this is room for about 18 full pages).
 	DefaultOutgoingQueueBytes = 16 << 20
-	// DefaultWriteTimeout bounds the time to write one frame to the socket.
+	// DefaultWriteTimeout bounds the time to write one frame to a socket, or one HTTP response.
 	DefaultWriteTimeout = 30 * time.Second
 	// DefaultIdleTimeout is how long a socket may stay silent before it is considered dead. The
 	// LiveStore client sends a Ping every 10 s, but browsers throttle the timers of background
@@ -64,8 +65,8 @@ type Options struct {
 	// Default DefaultOutgoingQueueBytes.
 	OutgoingQueueBytes int
 
-	// WriteTimeout bounds writing one frame; a socket that takes longer is dropped.
-	// Default DefaultWriteTimeout.
+	// WriteTimeout bounds writing one frame, and writing one HTTP transport response; a socket
+	// that takes longer is dropped, and so is an HTTP connection. Default DefaultWriteTimeout.
 	WriteTimeout time.Duration
 
 	// IdleTimeout closes a socket that sent no frame for this long with 1008 (policy violation).
@@ -148,12 +149,28 @@ type Options struct {
 	// propagator (otel.GetTextMapPropagator()).
 	Propagator propagation.TextMapPropagator
 
+	// OutgoingBudget bounds the bytes queued for every socket together (and the HTTP
+	// transport's responses being assembled), on top of OutgoingQueueBytes per socket: when a
+	// frame does not fit, the socket holding the most is closed with 1013 (try again later), so
+	// that clients that stop reading never make the server hold more than the budget. Default
+	// the service's own budget when it has one (service.Service.OutgoingBudget, shared with its
+	// live pulls), else a budget of service.DefaultMaxOutgoingBytes.
+	OutgoingBudget *budget.Budget
+
 	// Metrics counts open sockets (transport "ws") and HTTP transport requests in progress
 	// (transport "http"); nil counts nothing.
 	Metrics *service.Metrics
 }
 
-func (o Options) withDefaults() Options {
+func (o Options) withDefaults(svc SyncService) Options {
+	if o.OutgoingBudget == nil {
+		if s, ok := svc.(interface{ OutgoingBudget() *budget.Budget }); ok {
+			o.OutgoingBudget = s.OutgoingBudget()
+		}
+	}
+	if o.OutgoingBudget == nil {
+		o.OutgoingBudget = budget.New(service.DefaultMaxOutgoingBytes)
+	}
 	if o.ReadLimit <= 0 {
 		o.ReadLimit = DefaultReadLimit
 	}

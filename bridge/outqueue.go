@@ -1,36 +1,90 @@
 package bridge
 
-import "sync/atomic"
+import (
+	"sync/atomic"
+
+	"github.com/livestore-sync/livestore-sync/service/budget"
+)
 
 // outQueue is the bounded queue of frames waiting for a socket's writer goroutine. Pushing never
 // blocks: a frame that does not fit is refused, and the caller closes the socket, so a client
 // that does not read cannot hold up the service or grow the server's memory without bound.
+//
+// Its bytes count against the socket's own bound and against the server's budget for all
+// clients (Options.OutgoingBudget) from when a frame is queued until it has been written.
 type outQueue struct {
 	frames   chan []byte
-	bytes    atomic.Int64
+	bytes    atomic.Int64 // queued and being written
 	maxBytes int64
+	budget   *budget.Budget
+	// space receives a signal whenever the writer has written a frame (readers waiting for room
+	// wait on it).
+	space chan struct{}
 }
 
-func newOutQueue(maxFrames, maxBytes int) *outQueue {
-	return &outQueue{frames: make(chan []byte, maxFrames), maxBytes: int64(maxBytes)}
+// pushResult is the outcome of outQueue.push.
+type pushResult int
+
+const (
+	pushed       pushResult = iota
+	queueFull               // the socket's own bound
+	budgetRefuse            // the server's budget for all clients, this socket holding the most
+)
+
+func newOutQueue(maxFrames, maxBytes int, b *budget.Budget) *outQueue {
+	return &outQueue{frames: make(chan []byte, maxFrames), maxBytes: int64(maxBytes), budget: b, space: make(chan struct{}, 1)}
 }
 
-// push queues frame; it reports false when the queue is full (by count or by bytes). A single
-// frame larger than the byte bound is accepted when nothing else is queued.
-func (q *outQueue) push(frame []byte) bool {
+// push queues frame for the member self (the socket, which the budget may evict). A single frame
+// larger than the socket's byte bound is accepted when nothing else is queued.
+func (q *outQueue) push(self budget.Member, frame []byte) pushResult {
 	n := int64(len(frame))
 	if total := q.bytes.Add(n); total > q.maxBytes && total != n {
 		q.bytes.Add(-n)
-		return false
+		return queueFull
+	}
+	if !q.budget.Reserve(self, n) {
+		q.bytes.Add(-n)
+		return budgetRefuse
 	}
 	select {
 	case q.frames <- frame:
-		return true
+		return pushed
 	default:
-		q.bytes.Add(-n)
-		return false
+		q.release(n)
+		return queueFull
 	}
 }
 
-// popped accounts for a frame taken from frames.
-func (q *outQueue) popped(frame []byte) { q.bytes.Add(-int64(len(frame))) }
+// written accounts for a frame taken from frames that has been written (or given up on).
+func (q *outQueue) written(frame []byte) {
+	q.release(int64(len(frame)))
+	select {
+	case q.space <- struct{}{}:
+	default:
+	}
+}
+
+func (q *outQueue) release(n int64) {
+	q.bytes.Add(-n)
+	q.budget.Release(n)
+}
+
+// drop discards every queued frame, giving back its bytes. Frames pushed concurrently may stay.
+func (q *outQueue) drop() {
+	for {
+		select {
+		case f := <-q.frames:
+			q.release(int64(len(f)))
+		default:
+			return
+		}
+	}
+}
+
+// belowHalf reports whether the queue is under half of both of its bounds: the read loop reads
+// the client's next frame only then, so that a client that sends faster than it reads is slowed
+// down rather than cut off.
+func (q *outQueue) belowHalf() bool {
+	return len(q.frames) < cap(q.frames)/2 && q.bytes.Load() < q.maxBytes/2
+}

@@ -74,12 +74,33 @@ func (c *wsConn) startRequest(m clientMessage) {
 		c.send(appendExit(nil, call.id, exitDie(defect{Message: msg})))
 		return
 	}
-	if max := c.b.opts.MaxRequestsPerSocket; len(c.requests) >= max {
+	for max := c.b.opts.MaxRequestsPerSocket; len(c.requests) >= max; {
+		if call.push == nil {
+			c.mu.Unlock()
+			msg := fmt.Sprintf("too many concurrent requests on this socket (limit %d)", max)
+			endRPC(span, true, nil, msg)
+			c.send(appendExit(nil, call.id, exitFail(appendUnknownError(nil, msg))))
+			return
+		}
+		// A client pipelining pushes is slowed down, not refused: the read loop waits here for a
+		// running request to end (pushes end without the client's help, so this cannot wait for
+		// a frame it has not read yet).
+		ended := c.requestEnded
 		c.mu.Unlock()
-		msg := fmt.Sprintf("too many concurrent requests on this socket (limit %d)", max)
-		endRPC(span, true, nil, msg)
-		c.send(appendExit(nil, call.id, exitFail(appendUnknownError(nil, msg))))
-		return
+		select {
+		case <-ended:
+		case <-c.closing:
+			endRPC(span, false, nil, "")
+			return
+		}
+		c.mu.Lock()
+		if _, dup := c.requests[call.id]; dup {
+			c.mu.Unlock()
+			msg := fmt.Sprintf("request id %s is already in use by a running request", call.id)
+			endRPC(span, true, nil, msg)
+			c.send(appendExit(nil, call.id, exitDie(defect{Message: msg})))
+			return
+		}
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	r := &request{id: call.id, ctx: ctx, cancel: cancel, span: span, acks: make(chan struct{}, 1)}
@@ -169,6 +190,7 @@ func (c *wsConn) endRequest(r *request, err error, success exit) {
 	interrupted := r.interrupted
 	if c.requests[r.id] == r {
 		delete(c.requests, r.id)
+		c.signalRequestEnded()
 	}
 	c.mu.Unlock()
 	c.endSpan(r, err, interrupted)
@@ -226,9 +248,17 @@ func (c *wsConn) interrupt(id string) {
 	if r != nil {
 		r.interrupted = true
 		delete(c.requests, id)
+		c.signalRequestEnded()
 	}
 	c.mu.Unlock()
 	if r != nil {
 		r.cancel()
 	}
+}
+
+// signalRequestEnded wakes a push waiting for a place under MaxRequestsPerSocket. The caller
+// holds c.mu.
+func (c *wsConn) signalRequestEnded() {
+	close(c.requestEnded)
+	c.requestEnded = make(chan struct{})
 }

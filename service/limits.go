@@ -28,6 +28,14 @@ const (
 	// DefaultLiveQueueLength is how many pushes a live pull may have waiting for delivery before
 	// it is ended with ErrLivePullBehind.
 	DefaultLiveQueueLength = 1024
+	// DefaultLiveQueueBytes is how many bytes of pushes (in LiveStore's JSON encoding) a live
+	// pull may have waiting for delivery before it is ended with ErrLivePullBehind.
+	DefaultLiveQueueBytes = 16 << 20
+	// DefaultMaxOutgoingBytes is the default budget for the bytes held for clients that have yet
+	// to read them, across every connection and transport (Options.OutgoingBudget): live pulls'
+	// queues, WebSocket out-queues, HTTP responses. Sized for a small machine; raise it with the
+	// memory of the machine.
+	DefaultMaxOutgoingBytes = 256 << 20
 	// DefaultMaxIdleStores is how many stores no request uses stay in memory (Options.MaxIdleStores):
 	// a few hundred bytes each, sparing a metadata read on their next use.
 	DefaultMaxIdleStores = 10_000
@@ -50,6 +58,9 @@ type Limits struct {
 	PageBytes int
 	// LiveQueueLength is how many pushes a live pull may have waiting for delivery.
 	LiveQueueLength int
+	// LiveQueueBytes is how many bytes of pushes a live pull may have waiting for delivery (a
+	// single push larger than it is still delivered when nothing else waits).
+	LiveQueueBytes int
 }
 
 // DefaultLimits returns the default limits.
@@ -62,6 +73,7 @@ func DefaultLimits() Limits {
 		PageEvents:       DefaultPageEvents,
 		PageBytes:        DefaultPageBytes,
 		LiveQueueLength:  DefaultLiveQueueLength,
+		LiveQueueBytes:   DefaultLiveQueueBytes,
 	}
 }
 
@@ -80,10 +92,11 @@ func (l Limits) withDefaults() (Limits, error) {
 	set(&l.MaxEventBytes, min(d.MaxEventBytes, l.PageBytes-eventjson.PageOverhead-1))
 	set(&l.MaxPushBytes, d.MaxPushBytes)
 	set(&l.LiveQueueLength, d.LiveQueueLength)
+	set(&l.LiveQueueBytes, d.LiveQueueBytes)
 	for name, v := range map[string]int{
 		"MaxStoreIDBytes": l.MaxStoreIDBytes, "MaxEventsPerPush": l.MaxEventsPerPush,
 		"MaxEventBytes": l.MaxEventBytes, "MaxPushBytes": l.MaxPushBytes, "PageEvents": l.PageEvents,
-		"PageBytes": l.PageBytes, "LiveQueueLength": l.LiveQueueLength,
+		"PageBytes": l.PageBytes, "LiveQueueLength": l.LiveQueueLength, "LiveQueueBytes": l.LiveQueueBytes,
 	} {
 		if v < 0 {
 			return l, fmt.Errorf("limit %s is negative (%d)", name, v)

@@ -93,7 +93,7 @@ func (s *Service) sendLive(ctx context.Context, st *store, backendID string, aft
 		}
 		info := st.info
 		if info.Head <= after {
-			sub = st.subscribe(s.limits.LiveQueueLength)
+			sub = st.subscribe(s.limits.LiveQueueLength, int64(s.limits.LiveQueueBytes), s.budget)
 		}
 		st.unlock()
 		if sub == nil {
@@ -112,21 +112,39 @@ func (s *Service) sendLive(ctx context.Context, st *store, backendID string, aft
 			if !ok {
 				return sub.err
 			}
-			for _, p := range d.pages {
-				resp := trimPage(p.resp, after)
-				if resp == nil {
-					continue
-				}
-				s.metrics.liveDelivered(d.committed)
-				s.metrics.page(len(resp.GetBatch()), p.bytes)
-				if err := send(resp); err != nil {
-					return err
-				}
+			if sub.evicted.Load() {
+				// Evict may be dropping the deliveries queued after this one: sending this one
+				// could leave a gap. End here; the client pulls again from its last event.
+				sub.release(d.bytes)
+				return ErrLivePullBehind
 			}
+			err := s.deliver(d, after, send)
+			sub.release(d.bytes)
+			if err != nil {
+				return err
+			}
+		case <-sub.kick:
+			return ErrLivePullBehind
 		case <-ctx.Done():
 			return s.ended(ctx)
 		}
 	}
+}
+
+// deliver sends the pages of a live delivery, without the events up to after.
+func (s *Service) deliver(d delivery, after uint64, send func(*syncv1.PullResponse) error) error {
+	for _, p := range d.pages {
+		resp := trimPage(p.resp, after)
+		if resp == nil {
+			continue
+		}
+		s.metrics.liveDelivered(d.committed)
+		s.metrics.page(len(resp.GetBatch()), p.bytes)
+		if err := send(resp); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // trimPage returns p without its events up to after, or nil when none is left. Only a cursor

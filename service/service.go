@@ -20,6 +20,7 @@ import (
 	"time"
 
 	syncv1 "github.com/livestore-sync/livestore-sync/gen/livestore/sync/v1"
+	"github.com/livestore-sync/livestore-sync/service/budget"
 	"github.com/livestore-sync/livestore-sync/service/storage"
 )
 
@@ -52,6 +53,12 @@ type Options struct {
 	// function. Its headers are added to those of ForwardHeaders (replacing any of the same
 	// name). It is called once per push and pull that a hook sees, and must not modify info.
 	ForwardHeadersFunc func(info RequestInfo) http.Header
+	// OutgoingBudget bounds the bytes held for clients that have yet to read them, across every
+	// live pull (each also bounded by Limits.LiveQueueBytes) and, when the bridge shares it (its
+	// default), every WebSocket and HTTP response: when a delivery does not fit, the live pull
+	// holding the most is ended with ErrLivePullBehind. Default a budget of
+	// DefaultMaxOutgoingBytes; budget.New(0) is unlimited.
+	OutgoingBudget *budget.Budget
 	// Logger receives the service's warnings, such as a store whose stored data had to be
 	// repaired to be sent. Default slog.Default().
 	Logger *slog.Logger
@@ -64,6 +71,7 @@ type Service struct {
 	now             func() time.Time
 	newBackendID    func() string
 	metrics         *Metrics
+	budget          *budget.Budget
 	log             *slog.Logger
 	hooks           Hooks
 	validatePayload PayloadValidator
@@ -98,6 +106,7 @@ func New(engine storage.Engine, opts Options) (*Service, error) {
 		newBackendID:       opts.NewBackendID,
 		metrics:            opts.Metrics,
 		log:                opts.Logger,
+		budget:             opts.OutgoingBudget,
 		hooks:              opts.Hooks,
 		validatePayload:    opts.ValidatePayload,
 		forwardHeaders:     canonicalHeaders(opts.ForwardHeaders),
@@ -118,6 +127,9 @@ func New(engine storage.Engine, opts Options) (*Service, error) {
 	if s.log == nil {
 		s.log = slog.Default()
 	}
+	if s.budget == nil {
+		s.budget = budget.New(DefaultMaxOutgoingBytes)
+	}
 	if s.newBackendID == nil {
 		s.newBackendID = NewBackendID
 	}
@@ -127,6 +139,10 @@ func New(engine storage.Engine, opts Options) (*Service, error) {
 
 // Limits returns the limits in force.
 func (s *Service) Limits() Limits { return s.limits }
+
+// OutgoingBudget returns the budget of bytes held for slow readers (Options.OutgoingBudget), for
+// the transports to share.
+func (s *Service) OutgoingBudget() *budget.Budget { return s.budget }
 
 // begin registers a request; the caller must call s.inflight.Done when it ends.
 func (s *Service) begin() error {
@@ -302,7 +318,11 @@ func (s *Service) append(st *store, batch []*syncv1.Event) error {
 	}
 	st.info = info
 	if len(st.subs) > 0 { // pages are built only for stores that have live pulls
-		st.publish(delivery{pages: s.pages(st.id, st.info.BackendID, recs), committed: time.Now()}, s.metrics)
+		d := delivery{pages: s.pages(st.id, st.info.BackendID, recs), committed: time.Now()}
+		for _, p := range d.pages {
+			d.bytes += int64(p.bytes)
+		}
+		st.publish(d, s.metrics)
 	}
 	return nil
 }
