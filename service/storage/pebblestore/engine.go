@@ -13,7 +13,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"sync/atomic"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -45,12 +44,16 @@ func Open(dir string, opts Options) (*Engine, error) {
 	if opts.CacheSize < 0 {
 		return nil, fmt.Errorf("pebblestore: negative cache size %d", opts.CacheSize)
 	}
-	if err := os.MkdirAll(dir, 0o750); err != nil {
+	fsys := opts.FS
+	if fsys == nil {
+		fsys = vfs.Default
+	}
+	if err := mkdirAllSynced(fsys, dir); err != nil {
 		return nil, fmt.Errorf("pebblestore: create data directory: %w", err)
 	}
 	// Take the lock ourselves, before Pebble touches anything, to tell a held lock apart from
 	// other failures to open.
-	lock, err := pebble.LockDirectory(dir, vfs.Default)
+	lock, err := pebble.LockDirectory(dir, fsys)
 	if err != nil {
 		var pathErr *fs.PathError
 		if errors.As(err, &pathErr) {
@@ -60,6 +63,7 @@ func Open(dir string, opts Options) (*Engine, error) {
 		return nil, fmt.Errorf("%w: %s (its LOCK file is held: %w)", ErrLocked, dir, err)
 	}
 	db, err := pebble.Open(dir, &pebble.Options{
+		FS:                 fsys,
 		Lock:               lock,
 		Logger:             pebbleLogger{opts.Logger},
 		CacheSize:          opts.CacheSize,
@@ -69,6 +73,42 @@ func Open(dir string, opts Options) (*Engine, error) {
 		return nil, errors.Join(fmt.Errorf("pebblestore: open %s: %w", dir, err), lock.Close())
 	}
 	return &Engine{db: db, lock: lock}, nil
+}
+
+// mkdirAllSynced creates dir and its missing parents, like MkdirAll, and syncs the directory
+// that holds each one it creates, so that a crash cannot lose a new directory, and with it the
+// whole database. (Pebble syncs the data directory, and the parents of the directories it
+// creates, but Open creates them before Pebble sees them.)
+func mkdirAllSynced(fsys vfs.FS, dir string) error {
+	// The directories to sync: the parent of each missing directory, from dir's up to the
+	// closest existing ancestor's.
+	var parents []string
+	for d := dir; ; {
+		if _, err := fsys.Stat(d); err == nil {
+			break
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		p := fsys.PathDir(d)
+		parents = append(parents, p)
+		if p == d {
+			break
+		}
+		d = p
+	}
+	if err := fsys.MkdirAll(dir, 0o750); err != nil {
+		return err
+	}
+	for _, p := range parents {
+		f, err := fsys.OpenDir(p)
+		if err != nil {
+			return err
+		}
+		if err := errors.Join(f.Sync(), f.Close()); err != nil {
+			return fmt.Errorf("sync directory %s: %w", p, err)
+		}
+	}
+	return nil
 }
 
 // Close closes the database and releases the data directory's lock.
