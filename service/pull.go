@@ -112,15 +112,16 @@ func (s *Service) sendLive(ctx context.Context, st *store, backendID string, aft
 			if !ok {
 				return sub.err
 			}
+			// Out of the queue, the delivery's bytes are the transport's to count: the pages are
+			// shared by every live pull, and what a transport makes of them for its client (a
+			// WebSocket's frames) it reserves itself.
+			sub.release(d.bytes)
 			if sub.evicted.Load() {
 				// Evict may be dropping the deliveries queued after this one: sending this one
 				// could leave a gap. End here; the client pulls again from its last event.
-				sub.release(d.bytes)
 				return ErrLivePullBehind
 			}
-			err := s.deliver(d, after, send)
-			sub.release(d.bytes)
-			if err != nil {
+			if err := s.deliver(d, after, send); err != nil {
 				return err
 			}
 		case <-sub.kick:

@@ -67,7 +67,7 @@ type subscription struct {
 	deliveries chan delivery
 	err        error
 
-	held     atomic.Int64 // bytes of the deliveries queued, or being sent
+	held     atomic.Int64 // bytes of the deliveries queued
 	maxBytes int64
 	budget   *budget.Budget
 	// evicted is set, and kick closed, when the budget evicts the subscription; its pull then
