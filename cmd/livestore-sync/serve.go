@@ -39,7 +39,9 @@ const (
 	defaultDrainTimeout = 10 * time.Second
 	// maxConnectMessageBytes bounds one Connect/gRPC request message: a push of
 	// service.DefaultMaxPushBytes of events, plus room for protobuf framing.
-	maxConnectMessageBytes = 2 * service.DefaultMaxPushBytes
+	maxConnectMessageBytes = service.DefaultMaxConnectBodyBytes
+	// maxSmallMessageBytes bounds the request messages of reflection and health, which are small.
+	maxSmallMessageBytes = 64 << 10
 	// readHeaderTimeout bounds how long a client may take to send request headers.
 	readHeaderTimeout = 10 * time.Second
 	// idleConnTimeout closes keep-alive connections (HTTP/1.1, and HTTP/2 without streams) that
@@ -113,6 +115,10 @@ func serve(args []string, stderr io.Writer) error {
 		health:    grpchealth.NewStaticChecker(syncv1connect.SyncServiceName),
 		log:       log,
 		traceOpts: traceOpts,
+		guard: service.ConnectGuardOptions{
+			MaxCalls: cfg.maxGRPCCalls, MaxBodyBytes: maxConnectMessageBytes,
+			Authenticate: headerAuthenticator(cfg, jwks), Metrics: metrics,
+		},
 	}
 	s.ready.Store(true)
 	srv := &http.Server{
@@ -169,6 +175,8 @@ type server struct {
 	ready  atomic.Bool
 	// traceOpts trace the Connect services' calls (none when tracing is off).
 	traceOpts []connect.HandlerOption
+	// guard bounds the Connect services' calls before their bodies are read.
+	guard service.ConnectGuardOptions
 }
 
 // traceFlushTimeout bounds how long a stopping server waits to export its last spans.
@@ -223,6 +231,9 @@ func (s *server) drain(srv *http.Server, delay, timeout time.Duration) error {
 // SyncService likewise unless grpc is on.
 func (s *server) routes(reg *prometheus.Registry, metrics *service.Metrics, adminSecret string, grpc bool) http.Handler {
 	mux := http.NewServeMux()
+	// The Connect APIs get their own mux, behind one guard (call limit, authentication from
+	// headers, body bound and deadlines) before any body is read.
+	connectMux := http.NewServeMux()
 	observe := connect.WithInterceptors(observer{metrics: metrics, log: s.log})
 	limit := connect.WithReadMaxBytes(maxConnectMessageBytes)
 	syncGate := connect.WithInterceptors(refuse{errGRPCOff})
@@ -233,7 +244,7 @@ func (s *server) routes(reg *prometheus.Registry, metrics *service.Metrics, admi
 	}
 	// Tracing comes first, so that the span covers the other interceptors.
 	syncOpts := append(slices.Clone(s.traceOpts), observe, syncGate, limit)
-	mux.Handle(syncv1connect.NewSyncServiceHandler(service.NewHandler(s.svc), syncOpts...))
+	connectMux.Handle(syncv1connect.NewSyncServiceHandler(service.NewHandler(s.svc), syncOpts...))
 
 	adminGate := connect.WithInterceptors(refuse{errAdminOff})
 	if adminSecret != "" {
@@ -241,11 +252,19 @@ func (s *server) routes(reg *prometheus.Registry, metrics *service.Metrics, admi
 		services = append(services, syncv1connect.AdminServiceName)
 	}
 	adminOpts := append(slices.Clone(s.traceOpts), observe, adminGate)
-	mux.Handle(syncv1connect.NewAdminServiceHandler(service.NewAdminHandler(s.svc), adminOpts...))
+	connectMux.Handle(syncv1connect.NewAdminServiceHandler(service.NewAdminHandler(s.svc), adminOpts...))
 	reflector := grpcreflect.NewStaticReflector(services...)
-	mux.Handle(grpcreflect.NewHandlerV1(reflector))
-	mux.Handle(grpcreflect.NewHandlerV1Alpha(reflector))
-	mux.Handle(grpchealth.NewHandler(s.health))
+	small := connect.WithReadMaxBytes(maxSmallMessageBytes)
+	connectMux.Handle(grpcreflect.NewHandlerV1(reflector, small))
+	connectMux.Handle(grpcreflect.NewHandlerV1Alpha(reflector, small))
+	connectMux.Handle(grpchealth.NewHandler(s.health, small))
+	guarded := service.NewConnectGuard(connectMux, s.guard)
+	for _, prefix := range []string{
+		syncv1connect.SyncServiceName, syncv1connect.AdminServiceName, grpchealth.HealthV1ServiceName,
+		grpcreflect.ReflectV1ServiceName, grpcreflect.ReflectV1AlphaServiceName,
+	} {
+		mux.Handle("/"+prefix+"/", guarded)
+	}
 
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {

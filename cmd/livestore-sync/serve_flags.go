@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/livestore-sync/livestore-sync/bridge"
+	"github.com/livestore-sync/livestore-sync/service"
 )
 
 // serveConfig is what the serve command's flags set.
@@ -38,6 +39,7 @@ type serveConfig struct {
 	tlsCert      string
 	tlsKey       string
 	maxHTTP      int
+	maxGRPCCalls int
 }
 
 // transportNames are the values --transports takes.
@@ -109,6 +111,10 @@ func parseServeFlags(args []string, stderr io.Writer) (serveConfig, error) {
 	fs.StringVar(&maxHTTP, "max-http-requests", maxHTTP,
 		"the most LiveStore HTTP transport requests served at once, a `number` (0: no limit); more\n"+
 			"are answered 503 with Retry-After (env LIVESTORE_SYNC_MAX_HTTP_REQUESTS)")
+	maxGRPC := envOr("LIVESTORE_SYNC_MAX_GRPC_CALLS", strconv.Itoa(service.DefaultMaxConnectCalls))
+	fs.StringVar(&maxGRPC, "max-grpc-calls", maxGRPC,
+		"the most Connect, gRPC and gRPC-Web calls served at once (live pulls included), a `number`\n"+
+			"(0: no limit); more are answered Unavailable with Retry-After (env LIVESTORE_SYNC_MAX_GRPC_CALLS)")
 	fs.StringVar(&cfg.logFormat, "log-format", envOr("LIVESTORE_SYNC_LOG_FORMAT", "text"),
 		"log `format`: text or json (env LIVESTORE_SYNC_LOG_FORMAT)")
 	level := envOr("LIVESTORE_SYNC_LOG_LEVEL", "info")
@@ -185,7 +191,7 @@ func parseServeFlags(args []string, stderr io.Writer) (serveConfig, error) {
 	for _, l := range []struct {
 		flag, value string
 		to          *int
-	}{{"--max-websockets", maxSockets, &cfg.maxSockets}, {"--max-http-requests", maxHTTP, &cfg.maxHTTP}} {
+	}{{"--max-websockets", maxSockets, &cfg.maxSockets}, {"--max-http-requests", maxHTTP, &cfg.maxHTTP}, {"--max-grpc-calls", maxGRPC, &cfg.maxGRPCCalls}} {
 		n, err := strconv.Atoi(l.value)
 		if err != nil || n < 0 {
 			return cfg, usageError{fmt.Errorf("%s must be a whole number, 0 for no limit, not %q", l.flag, l.value)}
