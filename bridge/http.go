@@ -46,6 +46,11 @@ type httpResult struct {
 
 // serveHTTPTransport serves a sync request with transport=http.
 func (b *Bridge) serveHTTPTransport(w http.ResponseWriter, r *http.Request, sr syncRequest) {
+	if !b.beginHTTP() {
+		b.refuseShuttingDown(w, r)
+		return
+	}
+	defer b.endHTTP()
 	if !b.httpLimit.acquire() {
 		b.refuseOverLimit(w, r, sr, b.httpLimit, "MaxHTTPRequests")
 		return
