@@ -119,8 +119,9 @@ func parseServeFlags(args []string, stderr io.Writer) (serveConfig, error) {
 			"stop sending traffic first, e.g. 5s (env LIVESTORE_SYNC_DRAIN_DELAY)")
 	drain := envOr("LIVESTORE_SYNC_DRAIN_TIMEOUT", defaultDrainTimeout.String())
 	fs.StringVar(&drain, "drain-timeout", drain,
-		"how long a shutdown waits for pushes and connections to finish, a `duration` such as 10s\n"+
-			"(env LIVESTORE_SYNC_DRAIN_TIMEOUT)")
+		"the longest a shutdown takes, a `duration` such as 10s: running pushes finish and are answered,\n"+
+			"connections still open a fifth of it (at most 2s) before its end are closed forcibly, then the\n"+
+			"database closes (env LIVESTORE_SYNC_DRAIN_TIMEOUT)")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: livestore-sync serve [flags]\n\n"+
 			"Serves LiveStore's WebSocket and HTTP sync protocols and the livestore.sync.v1.SyncService\n"+
