@@ -99,8 +99,10 @@ func parseServeFlags(args []string, stderr io.Writer) (serveConfig, error) {
 			"grpc (Connect, gRPC and gRPC-Web); a disabled one answers with an error saying so\n"+
 			"(env LIVESTORE_SYNC_TRANSPORTS; default ws,http,grpc)")
 	fs.Var(&cfg.corsOrigins, "cors-origins",
-		"`origins` (e.g. https://app.example.com, comma-separated) whose browsers may use the sync\n"+
-			"protocols; default any origin (env LIVESTORE_SYNC_CORS_ORIGINS)")
+		"`origins` (scheme://host[:port], comma-separated, e.g. https://app.example.com) whose browsers may\n"+
+			"use the sync protocols, or * for any origin (the default). Any origin is refused with an\n"+
+			"--auth-webhook that receives cookies (no --forward-headers, or one listing Cookie): any page\n"+
+			"could open WebSockets with its visitors' cookies (env LIVESTORE_SYNC_CORS_ORIGINS)")
 	maxSockets := envOr("LIVESTORE_SYNC_MAX_WEBSOCKETS", strconv.Itoa(bridge.DefaultMaxWebSockets))
 	fs.StringVar(&maxSockets, "max-websockets", maxSockets,
 		"the most WebSockets open at once, a `number` (0: no limit); more are answered 503 with\n"+
@@ -174,6 +176,14 @@ func parseServeFlags(args []string, stderr io.Writer) (serveConfig, error) {
 	}
 	if len(cfg.corsOrigins) == 0 {
 		cfg.corsOrigins.Set(os.Getenv("LIVESTORE_SYNC_CORS_ORIGINS"))
+	}
+	origins, err := parseCORSOrigins(cfg.corsOrigins)
+	if err != nil {
+		return cfg, usageError{err}
+	}
+	cfg.corsOrigins = origins
+	if err := checkCookieOrigins(cfg); err != nil {
+		return cfg, usageError{err}
 	}
 	if len(cfg.transports) == 0 {
 		cfg.transports.Set(envOr("LIVESTORE_SYNC_TRANSPORTS", strings.Join(transportNames, ",")))
