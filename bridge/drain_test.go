@@ -274,3 +274,30 @@ func TestShutdownForcesStalledSockets(t *testing.T) {
 		t.Errorf("the reading socket: close %v, want 1012", ce)
 	}
 }
+
+// TestShutdownForcesCloseHandshake: a socket whose client never answers the close frame would
+// keep the library's close handshake waiting for 5 s; when Shutdown's context ends, its
+// connection is closed under the library and the socket ends in moments. (The bound below only
+// tells those two apart.)
+func TestShutdownForcesCloseHandshake(t *testing.T) {
+	ts := newTestServer(t, Options{})
+	ts.dial("handshake", true) // never reads, so never answers the close frame
+	open := func() int {
+		ts.bridge.mu.Lock()
+		defer ts.bridge.mu.Unlock()
+		return len(ts.bridge.conns)
+	}
+	waitFor(t, func() bool { return open() == 1 })
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	if err := ts.bridge.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("shutdown: %v, want the context's deadline", err)
+	}
+	deadline := time.Now().Add(2500 * time.Millisecond)
+	for open() > 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the socket still waits for its close handshake")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
