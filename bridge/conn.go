@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"sync"
 	"time"
@@ -43,6 +44,17 @@ type wsConn struct {
 	closing   chan struct{} // closed when the socket starts closing: nothing more is written
 	closed    chan struct{} // closed when the close handshake (or the abort) has finished
 	idle      *time.Timer
+
+	// Graceful shutdown (drain.go). draining is set, under mu, when the socket starts draining:
+	// no new requests, pulls ended, pushes finishing; drainOnce starts the drain only once.
+	draining  bool
+	drainOnce sync.Once
+	// drainClose is the close the drain ends with, set before its marker is queued.
+	drainClose closeRequest
+	// raw is the hijacked connection under ws, closed by forceClose when the drain runs out of
+	// time (the library's close handshake may take seconds); nil in tests that build a wsConn
+	// without one.
+	raw net.Conn
 }
 
 // newConn returns the connection of a socket whose upgrade request had the headers h; every
@@ -192,6 +204,10 @@ func (c *wsConn) writeLoop() {
 		case <-c.closing:
 			return
 		case frame := <-c.out.frames:
+			if frame == nil { // the drain's marker: every frame queued before it is written
+				c.closeWith(c.drainClose)
+				return
+			}
 			select {
 			case <-c.closing:
 				c.out.written(frame)
@@ -246,7 +262,7 @@ func (c *wsConn) isClosing() bool {
 func (c *wsConn) closeWith(cr closeRequest) {
 	c.closeOnce.Do(func() {
 		level := slog.LevelInfo
-		if cr == closeShutdown {
+		if cr.code == websocket.StatusServiceRestart {
 			level = slog.LevelDebug // one line per socket at shutdown would be noise
 		}
 		c.log.Log(context.Background(), level, "livestore websocket: closing", "code", int(cr.code), "reason", cr.reason)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"google.golang.org/protobuf/types/known/structpb"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -34,6 +35,13 @@ type fakeService struct {
 	// calls receives the context error of every Push, Ping and Pull call when it returns (nil
 	// when it was not cancelled); buffered, dropped when full.
 	calls chan error
+	// pushGate, when set, makes every push wait until it is closed (or its context ends) before
+	// it is stored; pushesEntered counts the pushes that reached the gate.
+	pushGate      chan struct{}
+	pushesEntered atomic.Int64
+	// unordered stores every push, whatever the store's head, so that many pushes of one socket
+	// can run at once and all be stored.
+	unordered bool
 
 	mu     sync.Mutex
 	stores map[string]*fakeStore
@@ -125,6 +133,14 @@ func (f *fakeService) Push(ctx context.Context, req *syncv1.PushRequest) error {
 	if err := f.delay(ctx); err != nil {
 		return err
 	}
+	if f.pushGate != nil {
+		f.pushesEntered.Add(1)
+		select {
+		case <-f.pushGate:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	st := f.store(req.GetStoreId())
@@ -134,7 +150,7 @@ func (f *fakeService) Push(ctx context.Context, req *syncv1.PushRequest) error {
 	if len(req.GetBatch()) == 0 {
 		return nil
 	}
-	if p := req.GetBatch()[0].GetParentSeqNum(); p != st.head() {
+	if p := req.GetBatch()[0].GetParentSeqNum(); p != st.head() && !f.unordered {
 		return &service.ServerAheadError{MinimumExpectedNum: st.head(), ProvidedNum: p}
 	}
 	if f.pushErr != nil {

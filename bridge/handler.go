@@ -1,7 +1,6 @@
 package bridge
 
 import (
-	"context"
 	"errors"
 	"net/http"
 	"slices"
@@ -24,10 +23,11 @@ type Bridge struct {
 	wsLimit   *connLimit // Options.MaxWebSockets
 	httpLimit *connLimit // Options.MaxHTTPRequests
 
-	mu       sync.Mutex
-	conns    map[*wsConn]struct{}
-	stopping bool
-	running  sync.WaitGroup // sockets being served
+	mu          sync.Mutex
+	conns       map[*wsConn]struct{}
+	stopping    bool
+	running     sync.WaitGroup // sockets and HTTP transport requests being served
+	httpRunning int            // HTTP transport requests being served
 }
 
 // New returns a Bridge that serves svc with opts (zero fields take their defaults).
@@ -131,7 +131,8 @@ func (b *Bridge) serveWebSocket(w http.ResponseWriter, r *http.Request, sr syncR
 	defer b.wsLimit.release()
 
 	patterns := append(slices.Clone(b.opts.OriginPatterns), b.opts.CORSOrigins...)
-	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+	hw := &hijackRecorder{ResponseWriter: w}
+	ws, err := websocket.Accept(hw, r, &websocket.AcceptOptions{
 		InsecureSkipVerify: len(patterns) == 0,
 		OriginPatterns:     patterns,
 		CompressionMode:    websocket.CompressionDisabled,
@@ -140,44 +141,18 @@ func (b *Bridge) serveWebSocket(w http.ResponseWriter, r *http.Request, sr syncR
 		return // Accept has answered the request.
 	}
 	c := newConn(b, ws, sr, r.Header)
+	c.raw = hw.conn
 	b.mu.Lock()
 	b.conns[c] = struct{}{}
 	stopping := b.stopping
 	b.mu.Unlock()
-	if stopping {
-		c.closeWith(closeShutdown)
+	if stopping { // Shutdown began during the upgrade
+		c.beginDrain(closeShutdown)
 	}
 	c.serve()
 	b.mu.Lock()
 	delete(b.conns, c)
 	b.mu.Unlock()
-}
-
-// Shutdown closes every WebSocket with 1012 (service restart), which makes LiveStore clients
-// reconnect after a delay, refuses new ones with 503, and waits until every socket has ended or
-// ctx is done (then it returns ctx's error; the sockets still end within a few seconds).
-//
-// Hijacked WebSocket connections are not tracked by http.Server, so call Shutdown next to
-// http.Server.Shutdown, and before closing the service.
-func (b *Bridge) Shutdown(ctx context.Context) error {
-	b.mu.Lock()
-	b.stopping = true
-	for c := range b.conns {
-		c.closeWith(closeShutdown)
-	}
-	b.mu.Unlock()
-
-	done := make(chan struct{})
-	go func() {
-		b.running.Wait()
-		close(done)
-	}()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
 
 // corsMaxAge is how long browsers may cache a preflight answer, in seconds (they cap it: Chrome

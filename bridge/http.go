@@ -53,6 +53,11 @@ type httpResult struct {
 
 // serveHTTPTransport serves a sync request with transport=http.
 func (b *Bridge) serveHTTPTransport(w http.ResponseWriter, r *http.Request, sr syncRequest) {
+	if !b.beginHTTP() {
+		b.refuseShuttingDown(w, r)
+		return
+	}
+	defer b.endHTTP()
 	if !b.httpLimit.acquire() {
 		b.refuseOverLimit(w, r, sr, b.httpLimit, "MaxHTTPRequests")
 		return
@@ -67,10 +72,9 @@ func (b *Bridge) serveHTTPTransport(w http.ResponseWriter, r *http.Request, sr s
 		b.opts.Logger.Info("bridge: http sync request failed",
 			"storeId", sr.StoreID, "rpc", res.rpc, "reason", res.failure)
 	}
-	if r.Context().Err() != nil && res.status != http.StatusRequestTimeout {
-		return // The client is gone; nobody reads the answer. (A stalled body also ends the
-		// request's context, but that client may still read the 408.)
-	}
+	// Answered even when the request's context has ended: the server ends it too when the client
+	// only closed its sending side (after a whole body or part of one), and that client may still
+	// read. Writing to a client that is gone costs nothing.
 	b.writeHTTPMessages(w, r, res.status, res.msgs)
 }
 
@@ -90,30 +94,7 @@ func (b *Bridge) handleHTTP(w http.ResponseWriter, r *http.Request, sr syncReque
 		_ = rc.SetReadDeadline(time.Time{})
 	}
 	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			msg := fmt.Sprintf("request body exceeds the limit of %d bytes (HTTPBodyLimit)", tooBig.Limit)
-			return httpResult{
-				status:  http.StatusRequestEntityTooLarge,
-				msgs:    [][]byte{appendDefectMessage(nil, defect{Message: msg})},
-				failure: "request body over HTTPBodyLimit",
-			}
-		}
-		if errors.Is(err, os.ErrDeadlineExceeded) {
-			msg := fmt.Sprintf("the request body did not arrive within %s (RequestTimeout)", b.opts.RequestTimeout)
-			return httpResult{
-				status:  http.StatusRequestTimeout,
-				msgs:    [][]byte{appendDefectMessage(nil, defect{Message: msg})},
-				failure: "request body too slow",
-			}
-		}
-		// Reading failed: mostly the client went away. Answer with a Defect in case it is still
-		// there.
-		return httpResult{
-			status:  http.StatusOK,
-			msgs:    [][]byte{appendDefectMessage(nil, defect{Message: "reading the request body failed"})},
-			failure: "reading the request body failed: " + err.Error(),
-		}
+		return b.bodyFailure(r, err)
 	}
 
 	ctx := service.WithRequestInfo(r.Context(), service.RequestInfo{Transport: "http", Headers: r.Header})
@@ -124,6 +105,37 @@ func (b *Bridge) handleHTTP(w http.ResponseWriter, r *http.Request, sr syncReque
 		defer cancel()
 	}
 	return b.runHTTPMessage(ctx, r.Context(), body, sr)
+}
+
+// bodyFailure is the answer to a request whose body could not be read (err), always a 4xx with
+// a Defect, never a 200 without a body:
+//
+//   - over HTTPBodyLimit: 413;
+//   - not all there within RequestTimeout: 408;
+//   - ended before its announced length (the client closed the connection early): 400;
+//   - any other read failure (mostly the client went away): 400.
+//
+// (An empty body is read fine; it is answered like the reference, 200 with a SyntaxError Defect.)
+func (b *Bridge) bodyFailure(r *http.Request, err error) httpResult {
+	fail := func(status int, msg, failure string) httpResult {
+		return httpResult{status: status, msgs: [][]byte{appendDefectMessage(nil, defect{Message: msg})}, failure: failure}
+	}
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig):
+		return fail(http.StatusRequestEntityTooLarge,
+			fmt.Sprintf("request body exceeds the limit of %d bytes (HTTPBodyLimit)", tooBig.Limit),
+			"request body over HTTPBodyLimit")
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return fail(http.StatusRequestTimeout,
+			fmt.Sprintf("the request body did not arrive within %s (RequestTimeout)", b.opts.RequestTimeout),
+			"request body too slow")
+	case errors.Is(err, io.ErrUnexpectedEOF) && r.ContentLength >= 0:
+		return fail(http.StatusBadRequest, "request body ended before Content-Length", "request body truncated")
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return fail(http.StatusBadRequest, "request body ended before its last chunk", "request body truncated")
+	}
+	return fail(http.StatusBadRequest, "reading the request body failed", "reading the request body failed: "+err.Error())
 }
 
 // runHTTPMessage answers one client message received over HTTP. reqCtx is the request's own

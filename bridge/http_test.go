@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -443,7 +444,13 @@ func TestHTTPTimeout(t *testing.T) {
 func TestHTTPClientGoneCancelsCall(t *testing.T) {
 	f := newFakeService()
 	f.callDelay = 30 * time.Second
-	b := New(f, Options{Logger: quietLogger})
+	var logs safeBuffer
+	b := New(f, Options{Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	defer func() {
+		if strings.Contains(logs.String(), "level=ERROR") {
+			t.Errorf("a client that went away was logged as an error:\n%s", logs.String())
+		}
+	}()
 	srv := httptest.NewServer(b)
 	defer srv.Close()
 	for _, body := range []string{httpPing("1"), httpPush("1", eventJSON(1, `{}`)), httpPull("1", "")} {
@@ -518,4 +525,22 @@ func TestHTTPLogsFailuresWithoutPayload(t *testing.T) {
 		!strings.Contains(log, "rpc=SyncHttpRpc.Push") || strings.Contains(log, "hunter2") {
 		t.Errorf("log: %s", log)
 	}
+}
+
+// safeBuffer is a bytes.Buffer safe for concurrent use, for logs.
+type safeBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *safeBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *safeBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
 }

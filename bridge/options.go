@@ -122,10 +122,11 @@ type Options struct {
 	// 400 with a Defect (which LiveStore's HTTP client reports) saying so.
 	DisableHTTP bool
 
-	// CORSOrigins are the origins (e.g. "https://app.example.com") whose browsers may read the
-	// responses and open WebSockets. Empty allows every origin ("*"), as the original does. With
-	// a list, a request from another origin gets no Access-Control-Allow-Origin header and its
-	// WebSocket upgrade is refused (403).
+	// CORSOrigins are the origins (e.g. "https://app.example.com", as browsers send them in the
+	// Origin header) whose browsers may read the responses and open WebSockets. Empty, or "*"
+	// alone, allows every origin, as the original does. With a list, a request from another
+	// origin gets no Access-Control-Allow-Origin header and its WebSocket upgrade is refused
+	// (403).
 	CORSOrigins []string
 
 	// DisableCORS leaves out the CORS headers, which the bridge otherwise adds to every response
@@ -206,6 +207,9 @@ func (o Options) withDefaults(svc SyncService) Options {
 	}
 	if o.MaxHTTPRequests == 0 {
 		o.MaxHTTPRequests = DefaultMaxHTTPRequests
+	}
+	if len(o.CORSOrigins) == 1 && o.CORSOrigins[0] == "*" {
+		o.CORSOrigins = nil // any origin; as a literal it would match no browser's origin
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()

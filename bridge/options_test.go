@@ -64,3 +64,26 @@ func TestCORSOrigins(t *testing.T) {
 	}
 	ws.CloseNow()
 }
+
+// TestCORSAnyOrigin: "*" alone in CORSOrigins allows every origin, like no list, rather than
+// matching no browser's origin.
+func TestCORSAnyOrigin(t *testing.T) {
+	ts := newTestServer(t, Options{CORSOrigins: []string{"*"}})
+	req, _ := http.NewRequest(http.MethodOptions, ts.srv.URL+"/?storeId=c&transport=http", nil)
+	req.Header.Set("Origin", "https://any.example.com")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if got := resp.Header.Get("Access-Control-Allow-Origin"); got != "*" {
+		t.Errorf("Allow-Origin %q, want *", got)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	ws, _, err := websocket.Dial(ctx, ts.wsURL("c"), &websocket.DialOptions{HTTPHeader: http.Header{"Origin": {"https://any.example.com"}}})
+	if err != nil {
+		t.Fatalf("upgrade from any origin: %v", err)
+	}
+	ws.CloseNow()
+}

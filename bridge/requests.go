@@ -23,6 +23,11 @@ type request struct {
 	interrupted bool
 	// pos is a pull's progress (order.go), under wsConn.mu.
 	pos livePosition
+	// pull is set for a Pull, unset for a Push.
+	pull bool
+	// drained is set, under wsConn.mu, when the socket's drain ended the pull: it ends without
+	// an Exit, as the socket is about to close (drain.go).
+	drained bool
 }
 
 // errSocketClosing ends a pull whose socket is closing.
@@ -67,6 +72,12 @@ func (c *wsConn) startRequest(m clientMessage) {
 
 	ctx, span := c.b.tr.startRPC(c.ctx, m, transportWS, false)
 	c.mu.Lock()
+	if c.draining {
+		c.mu.Unlock()
+		endRPC(span, true, nil, closeShutdown.reason)
+		c.send(appendExit(nil, call.id, exitShuttingDown()))
+		return
+	}
 	if _, dup := c.requests[call.id]; dup {
 		c.mu.Unlock()
 		msg := fmt.Sprintf("request id %s is already in use by a running request", call.id)
@@ -103,11 +114,11 @@ func (c *wsConn) startRequest(m clientMessage) {
 		}
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	r := &request{id: call.id, ctx: ctx, cancel: cancel, span: span, acks: make(chan struct{}, 1)}
+	r := &request{id: call.id, ctx: ctx, cancel: cancel, span: span, acks: make(chan struct{}, 1), pull: call.pull != nil}
 	c.requests[call.id] = r
+	c.requestsDone.Add(1) // under mu, so that a drain that saw draining unset waits for it
 	c.mu.Unlock()
 
-	c.requestsDone.Add(1)
 	go func() {
 		defer c.requestsDone.Done()
 		defer cancel()
@@ -184,23 +195,33 @@ func (c *wsConn) runPull(r *request, req *syncv1.PullRequest) {
 }
 
 // endRequest unregisters a finished request and sends its Exit: success, the mapped error, or
-// the interrupt Exit when the client interrupted it. Nothing is sent on a closing socket.
+// the interrupt Exit when the client interrupted it. Nothing is sent on a closing socket, nor
+// for a pull that the socket's drain ended.
+//
+// When the service is shutting down (service.ErrClosed), the socket drains (drain.go) rather than
+// closing at once, so that the Exits of its other requests, pushes that were stored among them,
+// are written before the close; a push that failed so gets its failed Exit.
 func (c *wsConn) endRequest(r *request, err error, success exit) {
 	c.mu.Lock()
-	interrupted := r.interrupted
+	interrupted, drained := r.interrupted, r.drained
 	if c.requests[r.id] == r {
 		delete(c.requests, r.id)
 		c.signalRequestEnded()
 	}
 	c.mu.Unlock()
-	c.endSpan(r, err, interrupted)
+	c.endSpan(r, err, interrupted, drained)
 
 	switch {
-	case c.isClosing():
+	case c.isClosing(), drained:
 	case interrupted:
 		c.send(appendExit(nil, r.id, exitClientInterrupt))
 	case err == nil:
 		c.send(appendExit(nil, r.id, success))
+	case errors.Is(err, service.ErrClosed):
+		if !r.pull {
+			c.send(appendExit(nil, r.id, errorExit(err)))
+		}
+		c.beginDrain(closeServiceClosed)
 	default:
 		e, cr := exitForError(err)
 		if cr != nil {
@@ -212,12 +233,12 @@ func (c *wsConn) endRequest(r *request, err error, success exit) {
 }
 
 // endSpan ends a request's span: failed when the request failed, not when the client
-// interrupted it or the socket closed under it.
-func (c *wsConn) endSpan(r *request, err error, interrupted bool) {
+// interrupted it, the socket closed under it or its drain ended it.
+func (c *wsConn) endSpan(r *request, err error, interrupted, drained bool) {
 	if interrupted {
 		r.span.SetAttributes(attribute.Bool("livestore.interrupted", true))
 	}
-	failed := err != nil && !interrupted && !c.isClosing() &&
+	failed := err != nil && !interrupted && !drained && !c.isClosing() &&
 		!errors.Is(err, context.Canceled) && !errors.Is(err, errSocketClosing)
 	msg := ""
 	if failed {

@@ -136,8 +136,10 @@ func ConnectError(err error) error {
 		return connect.NewError(connect.CodeResourceExhausted, err)
 	case errors.Is(err, ErrClosed):
 		return connect.NewError(connect.CodeUnavailable, err)
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		return connect.NewError(connect.CodeOf(err), err)
+	case errors.Is(err, context.Canceled): // the caller went away (not CodeOf: that says Unknown)
+		return connect.NewError(connect.CodeCanceled, err)
+	case errors.Is(err, context.DeadlineExceeded):
+		return connect.NewError(connect.CodeDeadlineExceeded, err)
 	default:
 		return connect.NewError(connect.CodeInternal, err)
 	}

@@ -106,7 +106,7 @@ func TestAuthJWTEndToEnd(t *testing.T) {
 	}))
 	defer hook.Close()
 	srv := startServer(t, t.TempDir(), "--auth-jwt-secret", testJWTSecret, "--auth-token", "static1",
-		"--auth-webhook", hook.URL, "--auth-webhook-timeout", "1s")
+		"--auth-webhook", hook.URL, "--auth-webhook-timeout", "1s", "--forward-headers", "authorization")
 	client := syncv1connect.NewSyncServiceClient(h2cClient(), srv.url, connect.WithGRPC())
 	exp := time.Now().Add(time.Hour).Unix()
 	good := signJWT(t, jwt.SigningMethodHS256, []byte(testJWTSecret), jwt.MapClaims{"stores": []string{"auth"}, "exp": exp})
@@ -180,6 +180,7 @@ func TestAuthJWTEndToEnd(t *testing.T) {
 func TestAuthFlags(t *testing.T) {
 	t.Setenv("LIVESTORE_SYNC_AUTH_JWT_SECRET", "env-jwt-secret")
 	t.Setenv("LIVESTORE_SYNC_AUTH_WEBHOOK", "http://user:hook-password@127.0.0.1:1/auth")
+	t.Setenv("LIVESTORE_SYNC_CORS_ORIGINS", "https://app.example.com") // a webhook seeing cookies needs origins
 	t.Setenv("LIVESTORE_SYNC_AUTH_JWKS", "https://id.example/jwks?key=jwks-password")
 	var out strings.Builder
 	if code := run([]string{"serve", "--help"}, &out, &out); code != 0 {

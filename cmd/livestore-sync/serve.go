@@ -191,10 +191,20 @@ func flushTraces(tr tracing, log *slog.Logger) {
 	}
 }
 
-// drain shuts the server down: not ready any more (for delay, still serving), then no new
-// connections, WebSocket clients told to reconnect (close code 1012, service restart), running
-// pushes finished, streams ended, and the database closed. It gives up waiting for connections
-// after timeout.
+// drain shuts the server down, within timeout once delay has passed:
+//
+//  1. not ready (/readyz 503, gRPC health NOT_SERVING) for delay, still serving, so that load
+//     balancers stop sending new clients;
+//  2. then, all at once: the listener closes and idle connections with it (http.Server.Shutdown),
+//     so no new connection or request is taken; the bridge drains its WebSockets (no new
+//     requests, pulls ended, running pushes finished and their Exits written, then close 1012)
+//     and answers its running HTTP transport requests; the service closes: new
+//     calls fail with ErrClosed, Connect live pulls end with Unavailable, running pushes on every
+//     transport finish and are answered, then Pebble closes;
+//  3. connections still open when the time for connections is out (timeout less
+//     storageReserve) are closed forcibly, clients that stopped reading included, which ends
+//     the calls blocked on them;
+//  4. Pebble must have closed by timeout, or drain gives up with an error.
 func (s *server) drain(srv *http.Server, delay, timeout time.Duration) error {
 	s.ready.Store(false)
 	s.health.SetStatus(syncv1connect.SyncServiceName, grpchealth.StatusNotServing)
@@ -202,27 +212,49 @@ func (s *server) drain(srv *http.Server, delay, timeout time.Duration) error {
 		s.log.Info("draining: not ready; still serving", "drain_delay", delay)
 		time.Sleep(delay)
 	}
-	s.log.Info("draining: no new connections; finishing pushes, ending streams", "timeout", timeout)
+	s.log.Info("draining: refusing new connections and requests; finishing running pushes, ending live pulls",
+		"timeout", timeout)
+	start := time.Now()
+	storageCtx, endStorage := context.WithTimeout(context.Background(), timeout)
+	defer endStorage()
+	connCtx, endConns := context.WithTimeout(storageCtx, timeout-storageReserve(timeout))
+	defer endConns()
 
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	shutdownDone := make(chan error, 1)
-	go func() { shutdownDone <- srv.Shutdown(ctx) }()
-	if err := s.bridge.Shutdown(ctx); err != nil {
-		s.log.Warn("WebSockets still open at drain timeout", "err", err)
-	}
-	// Closing the service ends live pulls, so that their connections can finish, waits for
-	// running pushes and closes the database.
-	closeErr := s.svc.Close()
-	if err := <-shutdownDone; err != nil {
-		s.log.Warn("connections still open at drain timeout; closing them", "err", err)
+	bridgeDone := goErr(func() error { return s.bridge.Shutdown(connCtx) })
+	httpDone := goErr(func() error { return srv.Shutdown(connCtx) })
+	closeDone := goErr(s.svc.Close)
+
+	forced := <-bridgeDone != nil // the bridge logs what it closed forcibly
+	if err := <-httpDone; err != nil {
+		s.log.Warn("draining: out of time; closing the remaining HTTP connections (Connect calls, HTTP transport requests) forcibly",
+			"err", err)
 		srv.Close()
+		forced = true
 	}
-	if closeErr != nil {
-		return closeErr
+	s.log.Info("draining: connections closed", "forced", forced, "duration", time.Since(start).Round(time.Millisecond))
+	select {
+	case err := <-closeDone:
+		if err != nil {
+			return fmt.Errorf("drain: %w", err)
+		}
+	case <-storageCtx.Done():
+		s.log.Error("draining: the database did not close within --drain-timeout; exiting without closing it "+
+			"(acknowledged pushes are durable)", "timeout", timeout)
+		return errors.New("drain: the database did not close within --drain-timeout")
 	}
-	s.log.Info("stopped cleanly")
+	s.log.Info("stopped cleanly", "duration", time.Since(start).Round(time.Millisecond))
 	return nil
+}
+
+// storageReserve is the part of the drain timeout kept for closing the service and Pebble after
+// the connections: a fifth of it, at most 2 s.
+func storageReserve(timeout time.Duration) time.Duration { return min(timeout/5, 2*time.Second) }
+
+// goErr runs f in a goroutine and returns a channel that receives its error.
+func goErr(f func() error) <-chan error {
+	ch := make(chan error, 1)
+	go func() { ch <- f() }()
+	return ch
 }
 
 // routes returns the server's handler: the Connect APIs with reflection and health on their

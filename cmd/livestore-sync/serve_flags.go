@@ -101,8 +101,10 @@ func parseServeFlags(args []string, stderr io.Writer) (serveConfig, error) {
 			"grpc (Connect, gRPC and gRPC-Web); a disabled one answers with an error saying so\n"+
 			"(env LIVESTORE_SYNC_TRANSPORTS; default ws,http,grpc)")
 	fs.Var(&cfg.corsOrigins, "cors-origins",
-		"`origins` (e.g. https://app.example.com, comma-separated) whose browsers may use the sync\n"+
-			"protocols; default any origin (env LIVESTORE_SYNC_CORS_ORIGINS)")
+		"`origins` (scheme://host[:port], comma-separated, e.g. https://app.example.com) whose browsers may\n"+
+			"use the sync protocols, or * for any origin (the default). Any origin is refused with an\n"+
+			"--auth-webhook that receives cookies (no --forward-headers, or one listing Cookie): any page\n"+
+			"could open WebSockets with its visitors' cookies (env LIVESTORE_SYNC_CORS_ORIGINS)")
 	maxSockets := envOr("LIVESTORE_SYNC_MAX_WEBSOCKETS", strconv.Itoa(bridge.DefaultMaxWebSockets))
 	fs.StringVar(&maxSockets, "max-websockets", maxSockets,
 		"the most WebSockets open at once, a `number` (0: no limit); more are answered 503 with\n"+
@@ -125,8 +127,9 @@ func parseServeFlags(args []string, stderr io.Writer) (serveConfig, error) {
 			"stop sending traffic first, e.g. 5s (env LIVESTORE_SYNC_DRAIN_DELAY)")
 	drain := envOr("LIVESTORE_SYNC_DRAIN_TIMEOUT", defaultDrainTimeout.String())
 	fs.StringVar(&drain, "drain-timeout", drain,
-		"how long a shutdown waits for pushes and connections to finish, a `duration` such as 10s\n"+
-			"(env LIVESTORE_SYNC_DRAIN_TIMEOUT)")
+		"the longest a shutdown takes, a `duration` such as 10s: running pushes finish and are answered,\n"+
+			"connections still open a fifth of it (at most 2s) before its end are closed forcibly, then the\n"+
+			"database closes (env LIVESTORE_SYNC_DRAIN_TIMEOUT)")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: livestore-sync serve [flags]\n\n"+
 			"Serves LiveStore's WebSocket and HTTP sync protocols and the livestore.sync.v1.SyncService\n"+
@@ -179,6 +182,14 @@ func parseServeFlags(args []string, stderr io.Writer) (serveConfig, error) {
 	}
 	if len(cfg.corsOrigins) == 0 {
 		cfg.corsOrigins.Set(os.Getenv("LIVESTORE_SYNC_CORS_ORIGINS"))
+	}
+	origins, err := parseCORSOrigins(cfg.corsOrigins)
+	if err != nil {
+		return cfg, usageError{err}
+	}
+	cfg.corsOrigins = origins
+	if err := checkCookieOrigins(cfg); err != nil {
+		return cfg, usageError{err}
 	}
 	if len(cfg.transports) == 0 {
 		cfg.transports.Set(envOr("LIVESTORE_SYNC_TRANSPORTS", strings.Join(transportNames, ",")))
