@@ -170,8 +170,11 @@ func (c *wsConn) readLoop() {
 // a client that sends requests faster than it reads their answers is slowed down (its frames
 // wait in the network) instead of being closed for a full queue. It reports false when the
 // socket started closing meanwhile.
+//
+// Running pushes count as queued frames: each will queue its Exit. (Pulls do not: a pull may
+// wait for an Ack that only this loop can read.)
 func (c *wsConn) awaitOutgoingRoom() bool {
-	for !c.out.belowHalf() {
+	for !c.out.belowHalf(c.runningPushes()) {
 		select {
 		case <-c.out.space:
 		case <-c.closing:
@@ -179,6 +182,19 @@ func (c *wsConn) awaitOutgoingRoom() bool {
 		}
 	}
 	return true
+}
+
+// runningPushes counts the socket's pushes in progress.
+func (c *wsConn) runningPushes() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for _, r := range c.requests {
+		if !r.pull {
+			n++
+		}
+	}
+	return n
 }
 
 func (c *wsConn) logReadEnd(err error) {

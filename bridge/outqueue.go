@@ -82,9 +82,9 @@ func (q *outQueue) drop() {
 	}
 }
 
-// belowHalf reports whether the queue is under half of both of its bounds: the read loop reads
-// the client's next frame only then, so that a client that sends faster than it reads is slowed
-// down rather than cut off.
-func (q *outQueue) belowHalf() bool {
-	return len(q.frames) < cap(q.frames)/2 && q.bytes.Load() < q.maxBytes/2
+// belowHalf reports whether the queue, with pending more frames to come, is under half of both
+// of its bounds: the read loop reads the client's next frame only then, so that a client that
+// sends faster than it reads is slowed down rather than cut off.
+func (q *outQueue) belowHalf(pending int) bool {
+	return len(q.frames)+pending < max(cap(q.frames)/2, 1) && q.bytes.Load() < q.maxBytes/2
 }

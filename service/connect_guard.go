@@ -135,6 +135,11 @@ func (g *connectGuard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (g *connectGuard) refuse(w http.ResponseWriter, r *http.Request, code connect.Code, err error) {
+	if r.ProtoMajor == 1 && r.ContentLength != 0 {
+		// The body stays unread: the connection cannot carry another request (and net/http
+		// would otherwise try to read what is left of the body before answering).
+		w.Header().Set("Connection", "close")
+	}
 	if !g.errors.IsSupported(r) {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return

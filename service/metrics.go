@@ -1,6 +1,7 @@
 package service
 
 import (
+	"github.com/livestore-sync/livestore-sync/service/budget"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -159,5 +160,37 @@ func (m *Metrics) ConnectionRefused(transport string) {
 func (m *Metrics) ConnectionClosed(transport string) {
 	if m != nil {
 		m.connections.WithLabelValues(transport).Dec()
+	}
+}
+
+// BudgetCollector exports an outgoing budget's state: the bytes held for clients
+// (livestore_sync_outgoing_bytes), its bound (livestore_sync_outgoing_bytes_max) and the
+// connections and live pulls it ended (livestore_sync_outgoing_budget_evictions_total).
+func BudgetCollector(b *budget.Budget) prometheus.Collector {
+	return collectors{
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "livestore_sync_outgoing_bytes", Help: "Bytes held for clients that have yet to read them (live pull queues, WebSocket queues, HTTP responses).",
+		}, func() float64 { return float64(b.Used()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "livestore_sync_outgoing_bytes_max", Help: "The bound on livestore_sync_outgoing_bytes (0: none).",
+		}, func() float64 { return float64(b.Max()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "livestore_sync_outgoing_budget_evictions_total", Help: "Sockets and live pulls ended because the outgoing budget was exhausted and they held the most.",
+		}, func() float64 { return float64(b.Evictions()) }),
+	}
+}
+
+// collectors is several collectors as one.
+type collectors []prometheus.Collector
+
+func (cs collectors) Describe(ch chan<- *prometheus.Desc) {
+	for _, c := range cs {
+		c.Describe(ch)
+	}
+}
+
+func (cs collectors) Collect(ch chan<- prometheus.Metric) {
+	for _, c := range cs {
+		c.Collect(ch)
 	}
 }

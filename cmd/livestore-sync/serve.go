@@ -24,6 +24,7 @@ import (
 	"github.com/livestore-sync/livestore-sync/bridge"
 	"github.com/livestore-sync/livestore-sync/gen/livestore/sync/v1/syncv1connect"
 	"github.com/livestore-sync/livestore-sync/service"
+	"github.com/livestore-sync/livestore-sync/service/budget"
 	"github.com/livestore-sync/livestore-sync/service/storage/pebblestore"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -77,7 +78,9 @@ func serve(args []string, stderr io.Writer) error {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		engine.Collector())
 	metrics := service.NewMetrics(reg)
-	opts := service.Options{Metrics: metrics, ForwardHeaders: cfg.forwardHdrs}
+	outgoing := budget.New(cfg.maxOutgoing) // shared by the service's live pulls and the bridge
+	reg.MustRegister(service.BudgetCollector(outgoing))
+	opts := service.Options{Metrics: metrics, ForwardHeaders: cfg.forwardHdrs, OutgoingBudget: outgoing, Logger: log}
 	var jwks keySource
 	if cfg.jwksSource != "" {
 		if jwks, err = loadJWKS(runCtx, cfg.jwksSource, log); err != nil {

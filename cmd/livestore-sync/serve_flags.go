@@ -40,6 +40,7 @@ type serveConfig struct {
 	tlsKey       string
 	maxHTTP      int
 	maxGRPCCalls int
+	maxOutgoing  int64
 }
 
 // transportNames are the values --transports takes.
@@ -117,6 +118,12 @@ func parseServeFlags(args []string, stderr io.Writer) (serveConfig, error) {
 	fs.StringVar(&maxGRPC, "max-grpc-calls", maxGRPC,
 		"the most Connect, gRPC and gRPC-Web calls served at once (live pulls included), a `number`\n"+
 			"(0: no limit); more are answered Unavailable with Retry-After (env LIVESTORE_SYNC_MAX_GRPC_CALLS)")
+	maxOutgoing := envOr("LIVESTORE_SYNC_MAX_OUTGOING_BYTES", strconv.Itoa(service.DefaultMaxOutgoingBytes))
+	fs.StringVar(&maxOutgoing, "max-outgoing-bytes", maxOutgoing,
+		"the most `bytes` held, across every client, for clients that have yet to read them: WebSocket\n"+
+			"queues, live pulls' queues, HTTP responses (0: no limit). When it is reached, the connection\n"+
+			"or live pull holding the most is ended (WebSocket close 1013, Connect RESOURCE_EXHAUSTED), and\n"+
+			"the client reconnects and pulls again (env LIVESTORE_SYNC_MAX_OUTGOING_BYTES)")
 	fs.StringVar(&cfg.logFormat, "log-format", envOr("LIVESTORE_SYNC_LOG_FORMAT", "text"),
 		"log `format`: text or json (env LIVESTORE_SYNC_LOG_FORMAT)")
 	level := envOr("LIVESTORE_SYNC_LOG_LEVEL", "info")
@@ -210,6 +217,11 @@ func parseServeFlags(args []string, stderr io.Writer) (serveConfig, error) {
 		if *l.to = n; n == 0 {
 			*l.to = -1 // bridge.Options: negative disables the limit
 		}
+	}
+	if n, err := strconv.ParseInt(maxOutgoing, 10, 64); err != nil || n < 0 {
+		return cfg, usageError{fmt.Errorf("--max-outgoing-bytes must be a whole number of bytes, 0 for no limit, not %q", maxOutgoing)}
+	} else {
+		cfg.maxOutgoing = n
 	}
 	if (cfg.tlsCert == "") != (cfg.tlsKey == "") {
 		return cfg, usageError{errors.New("--tls-cert and --tls-key go together")}
