@@ -83,6 +83,13 @@ func (b *Bridge) handleHTTP(w http.ResponseWriter, r *http.Request, sr syncReque
 	// A client may take RequestTimeout to send its body, so that a slow one cannot hold a place
 	// under MaxHTTPRequests for long. The deadline is lifted once the body is in, as the server
 	// watches the connection for a client that goes away while the service works.
+	if r.ContentLength > b.opts.HTTPBodyLimit {
+		// Refused from its headers, without reading it; the connection cannot be reused.
+		if r.ProtoMajor == 1 {
+			w.Header().Set("Connection", "close")
+		}
+		return b.bodyFailure(r, &http.MaxBytesError{Limit: b.opts.HTTPBodyLimit})
+	}
 	rc := http.NewResponseController(w)
 	if b.opts.RequestTimeout > 0 {
 		_ = rc.SetReadDeadline(time.Now().Add(b.opts.RequestTimeout)) // not every ResponseWriter can (tests)
