@@ -227,3 +227,37 @@ func TestPipeliningIsSlowedNotClosed(t *testing.T) {
 	}
 	c.ping()
 }
+
+// TestHTTPStalledReaderFreesItsPlace: HTTP transport clients that pull a large store and never
+// read the response lose their request once writing it takes longer than WriteTimeout, so that
+// they cannot hold the places of MaxHTTPRequests.
+func TestHTTPStalledReaderFreesItsPlace(t *testing.T) {
+	ts, _, _ := budgetServer(t, 256<<20, Options{WriteTimeout: 200 * time.Millisecond, MaxHTTPRequests: 2})
+	pusher := ts.dial("big-http", false)
+	args := fmt.Sprintf(`{"text":%q}`, strings.Repeat("x", 8000))
+	for i := range 10 { // 500 events of 8 KB: a 4 MB response
+		events := make([]string, 50)
+		for j := range events {
+			events[j] = eventJSON(uint64(i*50+j+1), args)
+		}
+		pusher.send(pushFrame(fmt.Sprint(i), "", events...))
+		pusher.expect(fmt.Sprintf(exitPush, fmt.Sprint(i)))
+	}
+	body := httpPull("1", "")
+	for range 2 {
+		conn, err := net.Dial("tcp", ts.srv.Listener.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		_ = conn.(*net.TCPConn).SetReadBuffer(16 << 10)
+		fmt.Fprintf(conn, "POST /?storeId=big-http&transport=http HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
+		// … and never read the answer.
+	}
+	waitUntil(t, "both stalled readers hold a place", func() bool { return ts.bridge.httpLimit.open.Load() == 2 })
+	waitUntil(t, "both stalled readers' places are free", func() bool { return ts.bridge.httpLimit.open.Load() == 0 })
+	resp, got := doHTTP(t, ts.bridge, http.MethodPost, "/?storeId=big-http&transport=http", nil, httpPing("2"))
+	if resp.StatusCode != http.StatusOK || !strings.Contains(got, "Pong") {
+		t.Fatalf("after the stalled readers: %d %.200s", resp.StatusCode, got)
+	}
+}
