@@ -94,6 +94,10 @@ func TestLiveQueueBytes(t *testing.T) {
 	for i := range 200 { // about 100 bytes each: 20 KB
 		push(t, svc, "q", events(uint64(i), 1))
 	}
+	// The pull was ended while its reader is still blocked: what it held is given back already.
+	if used := svc.OutgoingBudget().Used(); used != 0 {
+		t.Fatalf("%d bytes still held for a pull that was ended", used)
+	}
 	close(release)
 	if err := <-ended; !errors.Is(err, service.ErrLivePullBehind) {
 		t.Fatalf("pull ended with %v, want ErrLivePullBehind", err)

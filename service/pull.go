@@ -116,10 +116,13 @@ func (s *Service) sendLive(ctx context.Context, st *store, backendID string, aft
 			// shared by every live pull, and what a transport makes of them for its client (a
 			// WebSocket's frames) it reserves itself.
 			sub.release(d.bytes)
-			if sub.evicted.Load() {
+			switch {
+			case sub.evicted.Load():
 				// Evict may be dropping the deliveries queued after this one: sending this one
 				// could leave a gap. End here; the client pulls again from its last event.
 				return ErrLivePullBehind
+			case sub.ended.Load(): // likewise, end drops the queue
+				return sub.err
 			}
 			if err := s.deliver(d, after, send); err != nil {
 				return err

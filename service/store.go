@@ -72,8 +72,11 @@ type subscription struct {
 	budget   *budget.Budget
 	// evicted is set, and kick closed, when the budget evicts the subscription; its pull then
 	// ends with ErrLivePullBehind without sending anything more.
-	evicted  atomic.Bool
-	kick     chan struct{}
+	evicted atomic.Bool
+	kick    chan struct{}
+	// ended is set, after err, when the store ended the subscription; its pull then ends with
+	// err without sending anything more (end drops the queue: what follows might be gone).
+	ended    atomic.Bool
 	kickOnce sync.Once
 }
 
@@ -163,11 +166,15 @@ func (st *store) publish(d delivery, m *Metrics) {
 	}
 }
 
-// end removes a subscription and closes its queue with err. The caller holds the lock.
+// end removes a subscription and closes its queue with err, dropping what it still held (its
+// pull may be blocked sending to a client that does not read: the memory is freed now, not when
+// that send ends). The caller holds the lock.
 func (st *store) end(sub *subscription, err error) {
 	delete(st.subs, sub)
 	sub.err = err
+	sub.ended.Store(true)
 	close(sub.deliveries)
+	sub.drop()
 }
 
 // closeSubscriptions ends every subscription with err.
