@@ -107,30 +107,19 @@ func (s *Service) sendLive(ctx context.Context, st *store, backendID string, aft
 	s.metrics.livePullStarted()
 	defer s.metrics.livePullEnded()
 	for {
-		select {
-		case d, ok := <-sub.deliveries:
-			if !ok {
-				return sub.err
+		d, err := sub.next(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return s.ended(ctx)
 			}
-			// Out of the queue, the delivery's bytes are the transport's to count: the pages are
-			// shared by every live pull, and what a transport makes of them for its client (a
-			// WebSocket's frames) it reserves itself.
-			sub.release(d.bytes)
-			switch {
-			case sub.evicted.Load():
-				// Evict may be dropping the deliveries queued after this one: sending this one
-				// could leave a gap. End here; the client pulls again from its last event.
-				return ErrLivePullBehind
-			case sub.ended.Load(): // likewise, end drops the queue
-				return sub.err
-			}
-			if err := s.deliver(d, after, send); err != nil {
-				return err
-			}
-		case <-sub.kick:
-			return ErrLivePullBehind
-		case <-ctx.Done():
-			return s.ended(ctx)
+			return err
+		}
+		// Out of the queue, the delivery's bytes are the transport's to count: the pages are
+		// shared by every live pull, and what a transport makes of them for its client (a
+		// WebSocket's frames) it reserves itself.
+		sub.release(d.bytes)
+		if err := s.deliver(d, after, send); err != nil {
+			return err
 		}
 	}
 }

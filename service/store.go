@@ -58,32 +58,31 @@ type page struct {
 	bytes int
 }
 
-// A subscription receives a delivery for every push to a store after it was made. The bytes of
-// its queued deliveries count against its own bound and the service's outgoing budget, of which
-// it is a member (budget.Member) until the pull ends.
+// A subscription receives a delivery for every push to a store after it was made. Its queue
+// takes no memory while it is empty (an idle live pull costs a few hundred bytes), and is bounded
+// in deliveries and in bytes; its bytes also count against the service's outgoing budget, of
+// which it is a member (budget.Member) until the pull ends.
 type subscription struct {
-	// deliveries is closed, after err is set, when the store ends the subscription (queue full,
-	// reset, deletion, shutdown).
-	deliveries chan delivery
-	err        error
-
-	held     atomic.Int64 // bytes of the deliveries queued
+	maxLen   int
 	maxBytes int64
 	budget   *budget.Budget
-	// evicted is set, and kick closed, when the budget evicts the subscription; its pull then
-	// ends with ErrLivePullBehind without sending anything more.
-	evicted atomic.Bool
-	kick    chan struct{}
-	// ended is set, after err, when the store ended the subscription; its pull then ends with
-	// err without sending anything more (end drops the queue: what follows might be gone).
-	ended    atomic.Bool
-	kickOnce sync.Once
+	held     atomic.Int64 // bytes of the queued deliveries
+	// wake receives a signal when a delivery is queued or the subscription ends.
+	wake chan struct{}
+
+	mu    sync.Mutex
+	queue []delivery // not yet taken by the pull, oldest first
+	// done is set, with err, when the subscription ended: by the store (full, reset, deletion,
+	// shutdown) or by the budget. Its pull then ends with err, sending nothing more (the queue is
+	// dropped at once: the pull may be blocked sending to a client that does not read).
+	done bool
+	err  error
 }
 
-// subscribe registers a live pull with a queue of queueLen pushes and maxBytes bytes. The caller
-// holds the lock.
+// subscribe registers a live pull with a queue of at most queueLen pushes and maxBytes bytes.
+// The caller holds the lock.
 func (st *store) subscribe(queueLen int, maxBytes int64, b *budget.Budget) *subscription {
-	sub := &subscription{deliveries: make(chan delivery, queueLen), maxBytes: maxBytes, budget: b, kick: make(chan struct{})}
+	sub := &subscription{maxLen: queueLen, maxBytes: maxBytes, budget: b, wake: make(chan struct{}, 1)}
 	st.subs[sub] = struct{}{}
 	b.Join(sub)
 	return sub
@@ -96,40 +95,92 @@ func (st *store) unsubscribe(sub *subscription) {
 	delete(st.subs, sub)
 	<-st.sem
 	sub.budget.Leave(sub)
-	sub.drop()
+	sub.finish(ErrClosed)
 }
 
 // Held returns the bytes of the deliveries the subscription holds (budget.Member).
 func (sub *subscription) Held() int64 { return sub.held.Load() }
 
 // Evict ends the subscription because the outgoing budget is exhausted and it holds the most of
-// it: its pull ends with ErrLivePullBehind, and its queued deliveries are dropped at once
-// (budget.Member). It takes no lock: the budget may evict it while another store's lock is held.
-func (sub *subscription) Evict() {
-	sub.evicted.Store(true)
-	sub.kickOnce.Do(func() { close(sub.kick) })
-	sub.drop()
+// it: its pull ends with ErrLivePullBehind, and its queue is dropped at once (budget.Member). It
+// takes no store lock: the budget may evict it while another store's lock is held.
+func (sub *subscription) Evict() { sub.finish(ErrLivePullBehind) }
+
+// finish ends the subscription with err, unless it has ended already, and drops its queue.
+func (sub *subscription) finish(err error) {
+	sub.mu.Lock()
+	if !sub.done {
+		sub.done, sub.err = true, err
+	}
+	dropped := sub.queue
+	sub.queue = nil
+	sub.mu.Unlock()
+	for _, d := range dropped {
+		sub.release(d.bytes)
+	}
+	sub.signal()
+}
+
+func (sub *subscription) signal() {
+	select {
+	case sub.wake <- struct{}{}:
+	default:
+	}
 }
 
 // offer queues d without waiting, reporting false when it does not fit: the subscription's own
 // bounds (a single delivery larger than maxBytes fits when nothing else is queued), or the
-// budget, when this subscription holds the most of it.
+// budget, when this subscription holds the most of it; or when it has ended.
 func (sub *subscription) offer(d delivery) bool {
 	n := d.bytes
 	if held := sub.held.Add(n); held > sub.maxBytes && held != n {
 		sub.held.Add(-n)
 		return false
 	}
+	// Not under sub.mu: the budget may call Held and Evict of any member.
 	if !sub.budget.Reserve(sub, n) {
 		sub.held.Add(-n)
 		return false
 	}
-	select {
-	case sub.deliveries <- d:
-		return true
-	default:
+	sub.mu.Lock()
+	if sub.done || len(sub.queue) >= sub.maxLen {
+		sub.mu.Unlock()
 		sub.release(n)
 		return false
+	}
+	sub.queue = append(sub.queue, d)
+	sub.mu.Unlock()
+	sub.signal()
+	return true
+}
+
+// next waits for the oldest queued delivery and takes it; its bytes are the caller's to
+// release. It returns the subscription's error once it has ended, and ctx's when ctx ends first.
+func (sub *subscription) next(ctx context.Context) (delivery, error) {
+	for {
+		sub.mu.Lock()
+		switch {
+		case sub.done:
+			err := sub.err
+			sub.mu.Unlock()
+			return delivery{}, err
+		case len(sub.queue) > 0:
+			d := sub.queue[0]
+			if len(sub.queue) == 1 {
+				sub.queue = nil // an idle subscription keeps no memory
+			} else {
+				sub.queue[0] = delivery{}
+				sub.queue = sub.queue[1:]
+			}
+			sub.mu.Unlock()
+			return d, nil
+		}
+		sub.mu.Unlock()
+		select {
+		case <-sub.wake:
+		case <-ctx.Done():
+			return delivery{}, ctx.Err()
+		}
 	}
 }
 
@@ -139,42 +190,22 @@ func (sub *subscription) release(n int64) {
 	sub.budget.Release(n)
 }
 
-// drop takes every delivery left in the queue, giving back its bytes.
-func (sub *subscription) drop() {
-	for {
-		select {
-		case d, ok := <-sub.deliveries:
-			if !ok {
-				return
-			}
-			sub.release(d.bytes)
-		default:
-			return
-		}
-	}
-}
-
 // publish hands a delivery to every subscription without waiting: a subscription that cannot
 // take it (queue full, or evicted by the budget) is ended with ErrLivePullBehind. The caller
 // holds the lock.
 func (st *store) publish(d delivery, m *Metrics) {
 	for sub := range st.subs {
-		if sub.evicted.Load() || !sub.offer(d) {
+		if !sub.offer(d) {
 			st.end(sub, ErrLivePullBehind)
 			m.slowConsumerDropped()
 		}
 	}
 }
 
-// end removes a subscription and closes its queue with err, dropping what it still held (its
-// pull may be blocked sending to a client that does not read: the memory is freed now, not when
-// that send ends). The caller holds the lock.
+// end removes a subscription and ends it with err. The caller holds the lock.
 func (st *store) end(sub *subscription, err error) {
 	delete(st.subs, sub)
-	sub.err = err
-	sub.ended.Store(true)
-	close(sub.deliveries)
-	sub.drop()
+	sub.finish(err)
 }
 
 // closeSubscriptions ends every subscription with err.
