@@ -13,7 +13,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"sync/atomic"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -45,12 +44,16 @@ func Open(dir string, opts Options) (*Engine, error) {
 	if opts.CacheSize < 0 {
 		return nil, fmt.Errorf("pebblestore: negative cache size %d", opts.CacheSize)
 	}
-	if err := os.MkdirAll(dir, 0o750); err != nil {
+	fsys := opts.FS
+	if fsys == nil {
+		fsys = vfs.Default
+	}
+	if err := fsys.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("pebblestore: create data directory: %w", err)
 	}
 	// Take the lock ourselves, before Pebble touches anything, to tell a held lock apart from
 	// other failures to open.
-	lock, err := pebble.LockDirectory(dir, vfs.Default)
+	lock, err := pebble.LockDirectory(dir, fsys)
 	if err != nil {
 		var pathErr *fs.PathError
 		if errors.As(err, &pathErr) {
@@ -60,6 +63,7 @@ func Open(dir string, opts Options) (*Engine, error) {
 		return nil, fmt.Errorf("%w: %s (its LOCK file is held: %w)", ErrLocked, dir, err)
 	}
 	db, err := pebble.Open(dir, &pebble.Options{
+		FS:                 fsys,
 		Lock:               lock,
 		Logger:             pebbleLogger{opts.Logger},
 		CacheSize:          opts.CacheSize,

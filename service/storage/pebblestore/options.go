@@ -6,6 +6,7 @@ import (
 	"log/slog"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
 )
 
 // Options configures an Engine. The zero value is ready to use.
@@ -17,6 +18,12 @@ type Options struct {
 	Logger *slog.Logger
 	// CacheSize is the size in bytes of Pebble's block cache; 0 keeps Pebble's default (8 MiB).
 	CacheSize int64
+	// FS is the file system that holds the data directory: Open creates the directory, takes its
+	// lock and has Pebble keep its files there. Nil means vfs.Default, the operating system's.
+	// Tests and fuzz targets pass vfs.NewMem() for an engine that writes nothing to disk.
+	// (Checkpoint writes its copy through FS too, but checks that its directory does not exist
+	// yet on the operating system's file system.)
+	FS vfs.FS
 }
 
 // pebbleLogger adapts a *slog.Logger, or nothing, to Pebble's Logger.
