@@ -33,8 +33,27 @@ import (
 // bodies of the captured transcripts (testdata/transcripts, testdata/http) as seeds, and
 // testdata/fuzz/<target>/ holds committed seeds of hostile inputs.
 
-// transcriptClientMessages returns every distinct client message of the captured transcripts:
-// the client frames of testdata/transcripts and the request bodies of testdata/http.
+// Seeds from transcripts are kept few, as every seed costs time before a fuzz run mutates
+// anything: messages over maxSeedBytes (batches of 100 events, like the smaller ones) are left
+// out, and of messages with the same seedShape only the first is kept.
+const maxSeedBytes = 4 << 10
+
+var shapeBlanks = []*regexp.Regexp{
+	regexp.MustCompile(`[0-9a-f]{16,}`),    // trace and span ids
+	regexp.MustCompile(`store-[a-z0-9-]+`), // the scenarios' store ids
+	regexp.MustCompile(`[0-9]+`),           // request ids, sequence numbers, todo numbers
+}
+
+// seedShape is msg with its ids and numbers blanked.
+func seedShape(msg string) string {
+	for _, re := range shapeBlanks {
+		msg = re.ReplaceAllString(msg, "0")
+	}
+	return msg
+}
+
+// transcriptClientMessages returns the client messages of the captured transcripts (the client
+// frames of testdata/transcripts and the request bodies of testdata/http), one per seedShape.
 func transcriptClientMessages(tb testing.TB) [][]byte {
 	tb.Helper()
 	seen := map[string]bool{}
@@ -58,10 +77,11 @@ func transcriptClientMessages(tb testing.TB) [][]byte {
 				if rec.Text != nil && rec.Dir == "c" {
 					msg = rec.Text
 				}
-				if msg != nil && *msg != "" && !seen[*msg] {
-					seen[*msg] = true
-					msgs = append(msgs, []byte(*msg))
+				if msg == nil || *msg == "" || len(*msg) > maxSeedBytes || seen[seedShape(*msg)] {
+					return
 				}
+				seen[seedShape(*msg)] = true
+				msgs = append(msgs, []byte(*msg))
 			})
 		}
 	}
