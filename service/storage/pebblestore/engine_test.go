@@ -49,7 +49,6 @@ func TestMemFS(t *testing.T) {
 		return e
 	})
 	fs := vfs.NewMem()
-	dir := filepath.Join(t.TempDir(), "data")
 	storagetest.RunPersistence(t, func(t *testing.T, dir string) storage.Engine {
 		e, err := Open(dir, Options{FS: fs})
 		if err != nil {
@@ -57,18 +56,20 @@ func TestMemFS(t *testing.T) {
 		}
 		return e
 	})
-	e, err := Open(dir, Options{FS: fs})
+	// A path that does not exist on disk: Open must not create it there.
+	path := filepath.Join(t.TempDir(), "data")
+	e, err := Open(path, Options{FS: fs})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Open(dir, Options{FS: fs}); !errors.Is(err, ErrLocked) {
+	if _, err := Open(path, Options{FS: fs}); !errors.Is(err, ErrLocked) {
 		t.Errorf("second Open on the same file system: %v, want ErrLocked", err)
 	}
 	if err := e.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("Open on a MemFS touched the disk: Stat(%s) = %v", dir, err)
+	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("Open on a MemFS touched the disk: Stat(%s) = %v", path, err)
 	}
 }
 
