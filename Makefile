@@ -8,8 +8,15 @@ BUF         := $(GO) run github.com/bufbuild/buf/cmd/buf@$(BUF_VERSION)
 BIN         := bin/livestore-sync
 ADDR        ?= localhost:8787
 DATA_DIR    ?= ./data
+# FUZZTIME is how long `make fuzz` runs each fuzz target. FUZZMINIMIZETIME bounds the minimizing of
+# each new input: 0 spends the few seconds on fuzzing; raise it (e.g. 60s) to minimize a crasher.
+# Each run first replays the target's seeds and the inputs earlier runs cached in GOCACHE; when
+# those take all of FUZZTIME, `go clean -fuzzcache` drops the cached ones.
+FUZZTIME         ?= 3s
+FUZZMINIMIZETIME ?= 0
+FUZZ              = $(GO) test -run '^$$' -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZETIME)
 
-.PHONY: all build run test test-go test-e2e lint check-generated generate bench clean
+.PHONY: all build run test test-go fuzz test-e2e lint check-generated generate bench clean
 
 all: build
 
@@ -21,13 +28,28 @@ build:
 run: build
 	./$(BIN) serve --addr $(ADDR) --data-dir $(DATA_DIR)
 
-## test: everything CI checks: lint, generated code up to date, Go tests (race detector), Node compatibility tests
-test: lint check-generated test-go test-e2e
+## test: everything CI checks: lint, generated code up to date, Go tests (race detector), fuzz targets, Node compatibility tests
+test: lint check-generated test-go fuzz test-e2e
 
 ## test-go: the Go tests, with the race detector (and the bridge over the real service and Pebble)
 test-go:
 	$(GO) test -race -count=1 ./...
 	$(GO) test -race -count=1 -tags realservice -run 'WithRealService' ./bridge/
+
+## fuzz: every fuzz target for $(FUZZTIME), one after another (seeds in each package's testdata/fuzz/)
+fuzz:
+	$(FUZZ) -fuzz '^FuzzDecodeClientMessage$$' ./bridge/
+	$(FUZZ) -fuzz '^FuzzMatchSyncRequest$$' ./bridge/
+	$(FUZZ) -fuzz '^FuzzServeHTTP$$' ./bridge/
+	$(FUZZ) -fuzz '^FuzzAppendString$$' ./service/eventjson/
+	$(FUZZ) -fuzz '^FuzzPulledEvent$$' ./service/eventjson/
+	$(FUZZ) -fuzz '^FuzzPullResponse$$' ./service/eventjson/
+	$(FUZZ) -fuzz '^FuzzPushProto$$' ./service/
+	$(FUZZ) -fuzz '^FuzzPushEvents$$' ./service/
+	$(FUZZ) -fuzz '^FuzzDecodeValue$$' ./service/storage/pebblestore/
+	$(FUZZ) -fuzz '^FuzzEncodeValue$$' ./service/storage/pebblestore/
+	$(FUZZ) -fuzz '^FuzzStoreKeys$$' ./service/storage/pebblestore/
+	$(FUZZ) -fuzz '^FuzzParseStoreKey$$' ./service/storage/pebblestore/
 
 ## test-e2e: the Node compatibility tests with LiveStore's published clients (e2e/)
 test-e2e: build e2e/node_modules/.installed

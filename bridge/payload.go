@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	syncv1 "github.com/livestore-sync/livestore-sync/gen/livestore/sync/v1"
 )
@@ -53,11 +54,23 @@ func describe(raw json.RawMessage) string {
 	if raw == nil {
 		return "undefined"
 	}
-	const max = 60
-	if len(raw) > max {
-		return string(raw[:max]) + "…"
+	return shorten(string(raw), 60)
+}
+
+// shorten cuts s to at most max bytes followed by "…" when it is longer, backing up to the start
+// of the UTF-8 sequence that the cut would split (so that valid UTF-8 stays valid).
+func shorten(s string, max int) string {
+	if len(s) <= max {
+		return s
 	}
-	return string(raw)
+	cut := max
+	for i := max; i > 0 && i > max-utf8.UTFMax; i-- {
+		if utf8.RuneStart(s[i]) {
+			cut = i
+			break
+		}
+	}
+	return s[:cut] + "…"
 }
 
 func (o jsonObject) required(key string) (json.RawMessage, *payloadError) {

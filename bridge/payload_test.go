@@ -116,6 +116,29 @@ func TestDecodePullPayload(t *testing.T) {
 	}
 }
 
+// shorten never splits a UTF-8 sequence, so that error messages about valid UTF-8 payloads are
+// valid UTF-8 (FuzzDecodeClientMessage/describe-cuts-utf8).
+func TestShorten(t *testing.T) {
+	tests := []struct {
+		in   string
+		max  int
+		want string
+	}{
+		{"abc", 3, "abc"},
+		{"abcd", 3, "abc…"},
+		{"aé", 2, "a…"},                              // é is 2 bytes: cut before it
+		{"aéb", 3, "aé…"},                            // cut right after it
+		{"a🎉", 4, "a…"},                              // 4-byte rune
+		{"\xff\xff\xff\xff\xff", 3, "\xff\xff\xff…"}, // not UTF-8: cut where asked
+		{"a\x80\x80\x80\x80\x80", 4, "a\x80\x80\x80…"},
+	}
+	for _, tt := range tests {
+		if got := shorten(tt.in, tt.max); got != tt.want {
+			t.Errorf("shorten(%q, %d) = %q, want %q", tt.in, tt.max, got, tt.want)
+		}
+	}
+}
+
 func TestCanonicalRequestID(t *testing.T) {
 	tests := map[string]string{
 		`"0"`: "0", `"12"`: "12", `"007"`: "7", `"-0"`: "0", `"-3"`: "-3",

@@ -238,9 +238,5 @@ func decodeRequest(m clientMessage, sr syncRequest, g rpcGroup) (call rpcCall, r
 
 // logQuote quotes a client-chosen string for a log line, shortened.
 func logQuote(s string) string {
-	const max = 64
-	if len(s) > max {
-		s = s[:max] + "…"
-	}
-	return strconv.Quote(s)
+	return strconv.Quote(shorten(s, 64))
 }

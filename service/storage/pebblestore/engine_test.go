@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/livestore-sync/livestore-sync/service/storage"
 	"github.com/livestore-sync/livestore-sync/service/storage/storagetest"
 )
@@ -35,6 +36,41 @@ func TestConformance(t *testing.T) {
 
 func TestPersistence(t *testing.T) {
 	storagetest.RunPersistence(t, func(t *testing.T, dir string) storage.Engine { return openTest(t, dir) })
+}
+
+// TestMemFS runs the conformance and persistence suites on an in-memory file system
+// (Options.FS) and checks that the engine wrote nothing to the directory on disk.
+func TestMemFS(t *testing.T) {
+	storagetest.Run(t, func(t *testing.T) storage.Engine {
+		e, err := Open("/data", Options{FS: vfs.NewMem()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e
+	})
+	fs := vfs.NewMem()
+	storagetest.RunPersistence(t, func(t *testing.T, dir string) storage.Engine {
+		e, err := Open(dir, Options{FS: fs})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e
+	})
+	// A path that does not exist on disk: Open must not create it there.
+	path := filepath.Join(t.TempDir(), "data")
+	e, err := Open(path, Options{FS: fs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(path, Options{FS: fs}); !errors.Is(err, ErrLocked) {
+		t.Errorf("second Open on the same file system: %v, want ErrLocked", err)
+	}
+	if err := e.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("Open on a MemFS touched the disk: Stat(%s) = %v", path, err)
+	}
 }
 
 func TestOpenCreatesDirectory(t *testing.T) {

@@ -102,14 +102,19 @@ func storesBounds() (lower, upper []byte) {
 var errBadStoreKey = errors.New("malformed store key")
 
 // parseStoreKey returns the id of the store that key belongs to and the key's kind, kindMeta or
-// kindEvent. The id does not share memory with key.
+// kindEvent: key is exactly that store's metadata key or one of its event keys. The id does not
+// share memory with key.
+//
+// A length written as an overlong uvarint is refused: such a key lies outside the range of the
+// store it would name, and ListStores, which seeks to that store's keys from it, would find it
+// again and again.
 func parseStoreKey(key []byte) (storeID string, kind byte, err error) {
 	if len(key) == 0 || key[0] != tagStore {
 		return "", 0, fmt.Errorf("%w: %w: %x", ErrCorrupt, errBadStoreKey, key)
 	}
 	n, w := binary.Uvarint(key[1:])
 	start := 1 + w
-	if w <= 0 || n >= uint64(len(key)-start) { // the id and at least the kind byte
+	if w <= 0 || w != uvarintLen(n) || n >= uint64(len(key)-start) { // the id and at least the kind byte
 		return "", 0, fmt.Errorf("%w: %w: %x", ErrCorrupt, errBadStoreKey, key)
 	}
 	end := start + int(n)
@@ -118,6 +123,16 @@ func parseStoreKey(key []byte) (storeID string, kind byte, err error) {
 		return "", 0, fmt.Errorf("%w: %w: %x", ErrCorrupt, errBadStoreKey, key)
 	}
 	return string(key[start:end]), kind, nil
+}
+
+// uvarintLen is the length of the (shortest) uvarint encoding of v, as binary.AppendUvarint
+// writes it.
+func uvarintLen(v uint64) int {
+	n := 1
+	for ; v >= 0x80; v >>= 7 {
+		n++
+	}
+	return n
 }
 
 // errBadEventKey reports an event key of the wrong shape.

@@ -98,6 +98,10 @@ func TestListStoresOddData(t *testing.T) {
 		{"unknown kind", append(keysFor("bb").with(1), 'z'), nil},
 		{"short event key", append(keysFor("bb").with(5), kindEvent, 0, 0, 0, 1), nil},
 		{"truncated id", []byte{tagStore, 9, 'x'}, nil},
+		// The id's length as an overlong uvarint: outside the range of the store it names, so
+		// seeking to that store's keys would find this key again (FuzzParseStoreKey).
+		{"overlong id length (event)", append([]byte{tagStore, 0x81, 0x00, 'b', kindEvent}, 0, 0, 0, 0, 0, 0, 0, 1), appendEvent(nil, &evs[0])},
+		{"overlong id length (metadata)", []byte{tagStore, 0x81, 0x00, 'b', kindMeta}, appendMeta(nil, &storage.StoreInfo{BackendID: "b"})},
 	} {
 		set(bad.key, bad.value)
 		if _, err := e.ListStores("", 10); !errors.Is(err, ErrCorrupt) {

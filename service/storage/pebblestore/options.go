@@ -20,8 +20,9 @@ type Options struct {
 	CacheSize int64
 	// FS is the file system that holds the data directory: Open creates the directory, takes its
 	// lock and has Pebble keep all its files there. Nil means vfs.Default, the operating system's
-	// file system; tests pass an in-memory one (vfs.NewMem, or vfs.NewCrashableMem to simulate
-	// crashes).
+	// file system; tests and fuzz targets pass an in-memory one (vfs.NewMem, or
+	// vfs.NewCrashableMem to simulate crashes). (Checkpoint writes its copy through FS too, but
+	// checks that its directory does not exist yet on the operating system's file system.)
 	FS vfs.FS
 }
 

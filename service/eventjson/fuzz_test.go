@@ -1,0 +1,241 @@
+package eventjson
+
+import (
+	"bytes"
+	"encoding/json"
+	"math"
+	"strings"
+	"testing"
+	"time"
+
+	syncv1 "github.com/livestore-sync/livestore-sync/gen/livestore/sync/v1"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+)
+
+// Fuzz targets of the encoders. Run one with
+//
+//	go test -run '^$' -fuzz '^FuzzAppendString$' -fuzztime 30s ./service/eventjson/
+//
+// (make fuzz runs each for a few seconds). testdata/fuzz/<target>/ holds their committed seeds.
+
+// decodedString is what encoding/json decodes from a JSON string holding s: s itself when it is
+// valid UTF-8, else s with each invalid byte replaced by U+FFFD.
+func decodedString(s string) string { return string([]rune(s)) }
+
+// FuzzAppendString checks AppendString against encoding/json and JavaScript's JSON.stringify:
+// it appends to dst without touching it, writes StringSize(s) bytes, the output is valid JSON
+// with no raw control character, a string without '"', '\\' or control characters is copied
+// through unchanged (JavaScript escapes nothing else), and encoding/json decodes the output back
+// to s (to s with U+FFFD for each invalid byte, when s is not valid UTF-8).
+func FuzzAppendString(f *testing.F) {
+	for _, s := range []string{
+		"", "plain", `q"b\`, "\b\f\n\r\t", "\x00\x01\x1f\x7f", "<a>&\u2028\u2029", "ünï 🎉 é",
+		"\xff\xfe", "a\xffb\"\\", "\xed\xa0\x80", // a UTF-16 surrogate in UTF-8
+		"\\u0000", strings.Repeat("\"", 100),
+	} {
+		f.Add("prefix", s)
+	}
+	f.Fuzz(func(t *testing.T, prefix, s string) {
+		out := AppendString([]byte(prefix), s)
+		if string(out[:len(prefix)]) != prefix {
+			t.Fatalf("AppendString changed dst: %q", out[:len(prefix)])
+		}
+		enc := out[len(prefix):]
+		if n := StringSize(s); n != len(enc) {
+			t.Fatalf("StringSize(%q) = %d, AppendString wrote %d bytes: %s", s, n, len(enc), enc)
+		}
+		if !json.Valid(enc) || enc[0] != '"' || enc[len(enc)-1] != '"' {
+			t.Fatalf("AppendString(%q) = %s: not a JSON string", s, enc)
+		}
+		if i := bytes.IndexFunc(enc, func(r rune) bool { return r < 0x20 }); i >= 0 {
+			t.Fatalf("AppendString(%q) = %q: raw control character at %d", s, enc, i)
+		}
+		if !strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == '"' || r == '\\' }) && string(enc) != `"`+s+`"` {
+			t.Fatalf("AppendString(%q) = %q, want it copied through", s, enc)
+		}
+		var back string
+		if err := json.Unmarshal(enc, &back); err != nil || back != decodedString(s) {
+			t.Fatalf("AppendString(%q) = %s decodes to %q, %v", s, enc, back, err)
+		}
+	})
+}
+
+// pulledEventJSON is a pulled event as encoding/json reads it.
+type pulledEventJSON struct {
+	EventEncoded struct {
+		Name         string          `json:"name"`
+		Args         json.RawMessage `json:"args"`
+		SeqNum       uint64          `json:"seqNum"`
+		ParentSeqNum uint64          `json:"parentSeqNum"`
+		ClientID     string          `json:"clientId"`
+		SessionID    string          `json:"sessionId"`
+	} `json:"eventEncoded"`
+	Metadata struct {
+		Tag   string `json:"_tag"`
+		Value struct {
+			Tag       string `json:"_tag"`
+			CreatedAt string `json:"createdAt"`
+		} `json:"value"`
+	} `json:"metadata"`
+}
+
+// fourDigitYear reports whether ts is written with a four-digit year (years 0 to 9999), the
+// length PulledEventSize assumes. The service's creation times are the server's clock.
+func fourDigitYear(ts *timestamppb.Timestamp) bool {
+	y := ts.AsTime().UTC().Year()
+	return y >= 0 && y <= 9999
+}
+
+// FuzzPulledEvent encodes a pulled event made of the fuzzed fields, with or without a creation
+// time, and checks that PulledEventSize and PulledEventSizeOf are the length of what
+// AppendPulledEvent writes (for creation times with a four-digit year), that the event's
+// encoding is AppendEvent's, and, when args is absent or valid JSON, that the output is valid
+// JSON that encoding/json decodes back to the event: the same strings (see decodedString), the
+// same numbers, args byte for byte, and the creation time or None.
+func FuzzPulledEvent(f *testing.F) {
+	f.Add("todoCreated-v1", `{"id":"t1","text":"héllo","completed":false}`, "client-a", "session-a", uint64(2), uint64(1), int64(1_764_000_000_123), true)
+	f.Add("e", "", "", "", uint64(1), uint64(0), int64(0), false)
+	f.Add("n\"a\\m\x01e", `"`+strings.Repeat("x", 100)+`"`, "\n", "ü", uint64(1<<63), uint64(9), int64(-1), true)
+	f.Add("\xff\xfe", `{"a":"\xff\xfe"}`, "\x00", "\u2028", uint64(math.MaxUint64), uint64(math.MaxUint64), int64(253402300799999), true)
+	f.Add("big", `[1e999,-0.0,123456789012345678901234567890]`, "c", "s", uint64(10), uint64(9), int64(math.MaxInt64), true)
+	f.Add("nope", `{"a":`, "c", "s", uint64(10), uint64(9), int64(math.MinInt64), true)
+	f.Add("ws", " \t\n null \r\n", "c", "s", uint64(3), uint64(2), int64(5), false)
+	f.Fuzz(func(t *testing.T, name, args, clientID, sessionID string, seq, parent uint64, ms int64, withTime bool) {
+		e := &syncv1.Event{Name: name, Args: args, SeqNum: seq, ParentSeqNum: parent, ClientId: clientID, SessionId: sessionID}
+		p := &syncv1.PulledEvent{Event: e}
+		var created time.Time
+		if withTime {
+			created = time.UnixMilli(ms)
+			p.Metadata = &syncv1.SyncMetadata{CreatedAt: timestamppb.New(created)}
+		}
+		out := AppendPulledEvent(nil, p)
+		if withTime && fourDigitYear(p.GetMetadata().GetCreatedAt()) {
+			if n := PulledEventSize(e); n != len(out) {
+				t.Fatalf("PulledEventSize = %d, AppendPulledEvent wrote %d bytes: %s", n, len(out), out)
+			}
+			if n := PulledEventSizeOf(name, args, clientID, sessionID, seq, parent); n != len(out) {
+				t.Fatalf("PulledEventSizeOf = %d, AppendPulledEvent wrote %d bytes: %s", n, len(out), out)
+			}
+		}
+		const head = `{"eventEncoded":`
+		if ev := AppendEvent(nil, e); !bytes.HasPrefix(out, append([]byte(head), ev...)) {
+			t.Fatalf("AppendPulledEvent = %s, does not start with AppendEvent's %s", out, ev)
+		}
+		if args != "" && !json.Valid([]byte(args)) {
+			return // args is copied through as pushed; the service refuses args that are not JSON
+		}
+		if !json.Valid(out) {
+			t.Fatalf("AppendPulledEvent wrote invalid JSON: %s", out)
+		}
+		var got pulledEventJSON
+		if err := json.Unmarshal(out, &got); err != nil {
+			t.Fatalf("%s: %v", out, err)
+		}
+		ge := got.EventEncoded
+		if ge.Name != decodedString(name) || ge.ClientID != decodedString(clientID) || ge.SessionID != decodedString(sessionID) ||
+			ge.SeqNum != seq || ge.ParentSeqNum != parent {
+			t.Fatalf("%s decodes to %+v", out, ge)
+		}
+		if wantArgs := strings.Trim(args, " \t\r\n"); string(ge.Args) != wantArgs {
+			t.Fatalf("args %q decodes to %q", args, ge.Args)
+		}
+		switch {
+		case !withTime && got.Metadata.Tag != "None":
+			t.Fatalf("metadata without a time: %s", out)
+		case withTime && (got.Metadata.Tag != "Some" || got.Metadata.Value.Tag != "SyncMessage.SyncMetadata" ||
+			got.Metadata.Value.CreatedAt != FormatTime(created)):
+			t.Fatalf("metadata with time %v: %s", created, out)
+		}
+	})
+}
+
+// FuzzPullResponse encodes a PullResponse unmarshalled from the fuzzed protobuf bytes (whose
+// strings are valid UTF-8: protobuf refuses others; FuzzPulledEvent covers those). When
+// every event's args is absent or valid JSON, the output is valid JSON with the page's events,
+// page info and backend id. Whenever the page's creation times have four-digit years and its
+// backend id takes at most 64 bytes, the output is at most the events' PulledEventSize plus one
+// byte each plus PageOverhead: the bound the service sizes pages with.
+func FuzzPullResponse(f *testing.F) {
+	ts := timestamppb.New(time.UnixMilli(1_764_000_000_123))
+	ev := func(seq uint64, args string) *syncv1.PulledEvent {
+		return &syncv1.PulledEvent{
+			Event:    &syncv1.Event{Name: "todoCreated-v1", Args: args, SeqNum: seq, ParentSeqNum: seq - 1, ClientId: "client-a", SessionId: "session-a"},
+			Metadata: &syncv1.SyncMetadata{CreatedAt: ts},
+		}
+	}
+	for _, r := range []*syncv1.PullResponse{
+		{},
+		{Batch: []*syncv1.PulledEvent{ev(2, `{"id":"todo-2","text":"Todo number 2","completed":false}`)}, BackendId: "ET6LlB8gFYX_FA5fuxlva"},
+		{Batch: []*syncv1.PulledEvent{ev(1, ""), ev(2, `{}`), ev(3, `[null]`)}, BackendId: "b",
+			PageInfo: &syncv1.PageInfo{Kind: &syncv1.PageInfo_MoreKnown_{MoreKnown: &syncv1.PageInfo_MoreKnown{Remaining: math.MaxUint64}}}},
+		{Batch: []*syncv1.PulledEvent{{}, {Event: &syncv1.Event{Name: "x"}}}, BackendId: "\x00\"\\\u2028",
+			PageInfo: &syncv1.PageInfo{Kind: &syncv1.PageInfo_MoreUnknown_{MoreUnknown: &syncv1.PageInfo_MoreUnknown{}}}},
+		{Batch: []*syncv1.PulledEvent{{Event: &syncv1.Event{Name: "y", SeqNum: 1}, Metadata: &syncv1.SyncMetadata{
+			CreatedAt: &timestamppb.Timestamp{Seconds: 1 << 40, Nanos: -5}}}}, BackendId: strings.Repeat("\x01", 64)},
+		{BackendId: strings.Repeat("b", 65), PageInfo: &syncv1.PageInfo{Kind: &syncv1.PageInfo_NoMore_{NoMore: &syncv1.PageInfo_NoMore{}}}},
+	} {
+		b, err := proto.Marshal(r)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		r := &syncv1.PullResponse{}
+		if proto.Unmarshal(data, r) != nil {
+			return
+		}
+		out := AppendPullResponse(nil, r)
+
+		bound, sized := PageOverhead, StringSize(r.GetBackendId()) <= 64+2
+		jsonArgs := true
+		for _, p := range r.GetBatch() {
+			bound += PulledEventSize(p.GetEvent()) + 1
+			if ts := p.GetMetadata().GetCreatedAt(); ts != nil && !fourDigitYear(ts) {
+				sized = false
+			}
+			if args := p.GetEvent().GetArgs(); args != "" && !json.Valid([]byte(args)) {
+				jsonArgs = false
+			}
+		}
+		if sized && len(out) > bound {
+			t.Fatalf("page of %d events is %d bytes, over its bound %d: %s", len(r.GetBatch()), len(out), bound, out)
+		}
+		if !jsonArgs {
+			return
+		}
+		var got struct {
+			Batch    []json.RawMessage `json:"batch"`
+			PageInfo struct {
+				Tag       string `json:"_tag"`
+				Remaining uint64 `json:"remaining"`
+			} `json:"pageInfo"`
+			BackendID string `json:"backendId"`
+		}
+		if !json.Valid(out) {
+			t.Fatalf("invalid JSON: %s", out)
+		}
+		if err := json.Unmarshal(out, &got); err != nil {
+			t.Fatalf("%s: %v", out, err)
+		}
+		wantTag := "NoMore"
+		switch k := r.GetPageInfo().GetKind().(type) {
+		case *syncv1.PageInfo_MoreKnown_:
+			wantTag = "MoreKnown"
+			if got.PageInfo.Remaining != k.MoreKnown.GetRemaining() {
+				t.Fatalf("remaining %d, want %d", got.PageInfo.Remaining, k.MoreKnown.GetRemaining())
+			}
+		case *syncv1.PageInfo_MoreUnknown_:
+			wantTag = "MoreUnknown"
+		}
+		if len(got.Batch) != len(r.GetBatch()) || got.PageInfo.Tag != wantTag || got.BackendID != decodedString(r.GetBackendId()) {
+			t.Fatalf("%s decodes to %d events, page info %q, backend id %q", out, len(got.Batch), got.PageInfo.Tag, got.BackendID)
+		}
+		for i, p := range r.GetBatch() {
+			if want := AppendPulledEvent(nil, p); !bytes.Equal(got.Batch[i], want) {
+				t.Fatalf("event %d is %s, want %s", i, got.Batch[i], want)
+			}
+		}
+	})
+}
