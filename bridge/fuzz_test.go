@@ -171,10 +171,9 @@ var fuzzFrames = []string{
 //     the URL's store id and the request's canonical id (a pull over HTTP never live), or gets a
 //     reply and a reason for the log.
 //
-// TODO: once the WebSocket reader closes with 1007 on invalid UTF-8 and the service refuses it,
-// the bridge should answer a frame that is not valid UTF-8 without echoing its bytes: then
-// require valid UTF-8 replies for every frame (today the unknown-tag Defect and payload errors
-// quote the frame's raw bytes: jsTemplateString, describe).
+// Frames that are not valid UTF-8 never reach the decoder from a socket (the read loop closes
+// the socket with 1007) nor from an HTTP body (400), so replies need be UTF-8 only for UTF-8
+// frames.
 func FuzzDecodeClientMessage(f *testing.F) {
 	for _, msg := range transcriptClientMessages(f) {
 		f.Add(msg, "store-from-url")
@@ -268,8 +267,8 @@ func FuzzDecodeClientMessage(f *testing.F) {
 // payload, when present, is valid JSON and valid UTF-8, and converts to a client payload value
 // without panicking. MatchSyncRequest agrees with it.
 //
-// TODO: once the service refuses invalid UTF-8 in store ids, consider refusing such a store id
-// here already (a percent-encoded "%ff" matches today).
+// A store id that is not UTF-8 (a percent-encoded "%ff") matches: the service refuses it when
+// the connection is validated, before the upgrade or the body.
 func FuzzMatchSyncRequest(f *testing.F) {
 	for _, q := range transcriptQueries(f) {
 		f.Add(q)
@@ -350,8 +349,8 @@ func newFuzzBridge(f *testing.F) (*service.Service, *Bridge) {
 // Neither answer is ever 5xx (the body is under HTTPBodyLimit); both are a JSON array of
 // messages, valid UTF-8 whenever the body is; the pull ends with a successful Exit.
 //
-// TODO: once the service refuses invalid UTF-8 (and the bridge stops echoing a body's raw
-// bytes, see FuzzDecodeClientMessage), require valid UTF-8 answers for every body.
+// Every answer is valid UTF-8, whatever the body: one that is not UTF-8 is refused before it is
+// decoded, so nothing of it is echoed.
 func FuzzServeHTTP(f *testing.F) {
 	svc, b := newFuzzBridge(f)
 	for _, msg := range transcriptClientMessages(f) {
@@ -370,7 +369,6 @@ func FuzzServeHTTP(f *testing.F) {
 		if int64(len(body)) > DefaultHTTPBodyLimit {
 			return
 		}
-		validUTF8 := utf8.Valid(body)
 		for _, req := range []struct {
 			what string
 			body []byte
@@ -386,8 +384,8 @@ func FuzzServeHTTP(f *testing.F) {
 			if ct := res.Header.Get("Content-Type"); ct != "application/json" || !json.Valid(out) || json.Unmarshal(out, &msgs) != nil {
 				t.Fatalf("%s: status %d, %s: not a JSON array of messages: %q", req.what, res.StatusCode, ct, out)
 			}
-			if validUTF8 && !utf8.Valid(out) {
-				t.Fatalf("%s: answer of a valid UTF-8 body is not valid UTF-8: %q", req.what, out)
+			if !utf8.Valid(out) {
+				t.Fatalf("%s: answer is not valid UTF-8: %q", req.what, out)
 			}
 			if req.what == "pull" {
 				if len(msgs) == 0 || string(msgs[len(msgs)-1]["_tag"]) != `"Exit"` ||

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"google.golang.org/protobuf/proto"
@@ -202,9 +203,8 @@ func FuzzPushProto(f *testing.F) {
 // the fuzzed store, with the store's backend id, a wrong one or none, and pulls it back (see
 // checkPushPull).
 //
-// TODO: once the service refuses invalid UTF-8 in store ids, event names, ids and args, require
-// a push with invalid UTF-8 in any of them to fail with an InvalidRequestError or
-// InvalidBatchError (it is stored and pulled back byte for byte today).
+// A push with invalid UTF-8 in its store id, or in an event's name, ids or args, fails with an
+// InvalidRequestError or InvalidBatchError and stores nothing.
 func FuzzPushEvents(f *testing.F) {
 	svc := newFuzzService(f)
 	f.Add("s", "todoCreated-v1", `{"id":"todo-1","text":"Todo number 1","completed":false}`, "client-a", "session-a", uint64(0), uint8(1), uint8(0))
@@ -227,6 +227,17 @@ func FuzzPushEvents(f *testing.F) {
 		case 2:
 			id := fuzzBackendID + "\xff"
 			req.BackendId = &id
+		}
+		invalidText := !utf8.ValidString(storeID) || (len(req.Batch) > 0 && !(utf8.ValidString(name) &&
+			utf8.ValidString(args) && utf8.ValidString(clientID) && utf8.ValidString(sessionID)))
+		if invalidText {
+			err := svc.Push(context.Background(), req)
+			var invalid *service.InvalidRequestError
+			var batch *service.InvalidBatchError
+			if !errors.As(err, &invalid) && !errors.As(err, &batch) {
+				t.Fatalf("push with invalid UTF-8: err = %v, want an invalid request or batch", err)
+			}
+			return
 		}
 		checkPushPull(t, svc, req)
 	})
