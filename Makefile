@@ -16,9 +16,16 @@ FUZZTIME         ?= 3s
 FUZZMINIMIZETIME ?= 0
 FUZZ              = $(GO) test -run '^$$' -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZETIME)
 
-.PHONY: all build run test test-go fuzz test-e2e lint check-generated generate bench clean
+SHELL       := bash
+.SHELLFLAGS := -eu -o pipefail -c
+
+.PHONY: all help build run test test-go fuzz test-e2e lint check-generated generate bench bench-e2e clean
 
 all: build
+
+## help: list the targets
+help:
+	@grep -E '^## ' $(MAKEFILE_LIST) | sed -e 's/^## //' | awk '{ i = index($$0, ": "); printf "  %-16s %s\n", substr($$0, 1, i - 1), substr($$0, i + 2) }'
 
 ## build: compile the livestore-sync binary into bin/
 build:
@@ -86,5 +93,6 @@ bench-e2e: build e2e/node_modules/.installed
 	cd e2e && LIVESTORE_SYNC_BIN=$(CURDIR)/$(BIN) node bench.mjs
 	cd e2e && LIVESTORE_SYNC_BIN=$(CURDIR)/$(BIN) E2E_TRANSPORT=http node bench.mjs
 
+## clean: remove the built binary
 clean:
 	rm -rf bin
