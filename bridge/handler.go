@@ -3,6 +3,8 @@ package bridge
 import (
 	"errors"
 	"net/http"
+	"net/url"
+	"path"
 	"slices"
 	"strings"
 	"sync"
@@ -65,6 +67,9 @@ func (b *Bridge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	sr, ok := matchSyncRequest(r.URL.RawQuery)
+	if ok && !b.originAccepted(w, r, sr) {
+		return
+	}
 	if ok && !b.payloadAccepted(w, r, sr) {
 		return
 	}
@@ -85,6 +90,52 @@ func (b *Bridge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		b.setCORS(w, r)
 		writeText(w, http.StatusBadRequest, "text/plain", invalidPathText)
 	}
+}
+
+// originAccepted refuses, with 403, a sync request that a browser sent from an origin that
+// Options.CORSOrigins (or OriginPatterns) does not allow, before anything else looks at it (the
+// payload validator may trust cookies, which browsers attach whatever page sends the request).
+// A request without an Origin header (not sent by a browser page), or from the server's own
+// origin, is always accepted.
+func (b *Bridge) originAccepted(w http.ResponseWriter, r *http.Request, sr syncRequest) bool {
+	if b.originAllowed(r) {
+		return true
+	}
+	msg := "origin " + logQuote(r.Header.Get("Origin")) + " is not allowed on this server (see --cors-origins)"
+	b.opts.Logger.Info("livestore sync request refused: origin not allowed", "store_id", sr.StoreID,
+		"transport", string(sr.Transport), "origin", logQuote(r.Header.Get("Origin")))
+	if sr.Transport == transportHTTP {
+		b.writeHTTPMessages(w, r, http.StatusForbidden, [][]byte{appendDefectMessage(nil, defect{Message: msg})})
+		return false
+	}
+	writeText(w, http.StatusForbidden, "text/plain", msg)
+	return false
+}
+
+// originAllowed reports whether r's Origin may use the sync protocols (see originAccepted).
+func (b *Bridge) originAllowed(r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	if origin == "" || (len(b.opts.CORSOrigins) == 0 && len(b.opts.OriginPatterns) == 0) ||
+		slices.Contains(b.opts.CORSOrigins, origin) {
+		return true
+	}
+	u, err := url.Parse(origin)
+	if err != nil || u.Host == "" {
+		return false
+	}
+	if strings.EqualFold(u.Host, r.Host) {
+		return true
+	}
+	for _, p := range b.opts.OriginPatterns {
+		target := u.Host
+		if strings.Contains(p, "://") {
+			target = u.Scheme + "://" + u.Host
+		}
+		if ok, _ := path.Match(strings.ToLower(p), strings.ToLower(target)); ok {
+			return true
+		}
+	}
+	return false
 }
 
 // payloadAccepted runs the service's payload validator for a sync request, once per WebSocket

@@ -242,9 +242,17 @@ func (b *Bridge) runHTTPMessage(ctx, reqCtx context.Context, body []byte, sr syn
 //
 // Writing is bounded by Options.WriteTimeout, so that a client that does not read its response
 // frees its place under MaxHTTPRequests in bounded time.
+//
+// It consumes msgs: each is dropped once copied into the body, so that a response waiting for a
+// slow reader holds its bytes once (as Options.OutgoingBudget counts them), not twice.
 func (b *Bridge) writeHTTPMessages(w http.ResponseWriter, r *http.Request, status int, msgs [][]byte) {
 	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(b.opts.WriteTimeout)) // not every ResponseWriter can (tests)
-	body := appendMessages(nil, msgs...)
+	size := 2 + len(msgs)
+	for _, m := range msgs {
+		size += len(m)
+	}
+	body := appendMessages(make([]byte, 0, size), msgs...)
+	clear(msgs)
 	h := w.Header()
 	b.setCORS(w, r)
 	h.Set("Content-Type", "application/json")

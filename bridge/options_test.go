@@ -87,3 +87,43 @@ func TestCORSAnyOrigin(t *testing.T) {
 	}
 	ws.CloseNow()
 }
+
+// TestForeignOriginRefusedBeforeAnything: with CORSOrigins set, a sync request a browser sends
+// from another origin is refused with 403 on both transports before the payload validator (which
+// may trust cookies) or the service sees it — in particular a "simple" cross-site POST, which a
+// browser sends without a preflight. Requests without Origin, from an allowed origin or from the
+// server's own origin go through.
+func TestForeignOriginRefusedBeforeAnything(t *testing.T) {
+	ts := newTestServer(t, Options{CORSOrigins: []string{"https://app.example.com"}})
+	for _, tt := range []struct {
+		origin     string
+		wantStatus int
+	}{
+		{"https://evil.example", http.StatusForbidden},
+		{"null", http.StatusForbidden},
+		{"", http.StatusOK},
+		{"https://app.example.com", http.StatusOK},
+		{"http://" + ts.srv.Listener.Addr().String(), http.StatusOK},
+	} {
+		before := ts.svc.store("csrf").head()
+		req, _ := http.NewRequest(http.MethodPost, ts.srv.URL+"/?storeId=csrf&transport=http",
+			strings.NewReader(httpPush("1", eventJSON(before+1, `{"evil":1}`))))
+		req.Header.Set("Content-Type", "text/plain")
+		if tt.origin != "" {
+			req.Header.Set("Origin", tt.origin)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tt.wantStatus {
+			t.Fatalf("origin %q: %d %s", tt.origin, resp.StatusCode, body)
+		}
+		stored := ts.svc.store("csrf").head() > before
+		if stored != (tt.wantStatus == http.StatusOK) {
+			t.Fatalf("origin %q: stored = %v", tt.origin, stored)
+		}
+	}
+}

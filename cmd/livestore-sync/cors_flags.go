@@ -52,7 +52,7 @@ func normalizeOrigin(s string) (string, error) {
 		return "", bad("no host")
 	case u.User != nil:
 		return "", bad("it has user information")
-	case strings.ContainsAny(strings.TrimPrefix(s, u.Scheme+"://"), "/?#"):
+	case strings.ContainsAny(afterScheme(s), "/?#"):
 		return "", bad("it has a path, query, fragment or trailing slash")
 	case strings.Contains(u.Host, anyOrigin):
 		return "", bad("patterns are not supported")
@@ -91,4 +91,12 @@ func checkCookieOrigins(cfg serveConfig) error {
 		}
 	}
 	return nil
+}
+
+// afterScheme returns what follows "scheme://" in s (the scheme in any case), or s.
+func afterScheme(s string) string {
+	if _, rest, ok := strings.Cut(s, "://"); ok {
+		return rest
+	}
+	return s
 }

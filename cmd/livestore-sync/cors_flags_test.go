@@ -19,6 +19,7 @@ func TestCORSOriginsFlag(t *testing.T) {
 		{args: []string{"--cors-origins", "*"}, want: nil},
 		{env: "*", want: nil},
 		{args: []string{"--cors-origins", "https://app.example.com"}, want: []string{"https://app.example.com"}},
+		{args: []string{"--cors-origins", "HTTPS://App.Example.com"}, want: []string{"https://app.example.com"}},
 		{args: []string{"--cors-origins", "https://App.Example.COM:443,http://localhost:5173"},
 			want: []string{"https://app.example.com", "http://localhost:5173"}},
 		{args: []string{"--cors-origins", "http://a.example:80", "--cors-origins", "https://[::1]:443"},

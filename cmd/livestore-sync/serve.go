@@ -57,6 +57,7 @@ func serve(args []string, stderr io.Writer) error {
 		return err
 	}
 	log := newLogger(cfg, stderr)
+	memLimit := setMemoryLimit(cfg)
 	// runCtx ends background work (such as refreshing --auth-jwks) when serve returns.
 	runCtx, endRun := context.WithCancel(context.Background())
 	defer endRun()
@@ -146,7 +147,8 @@ func serve(args []string, stderr io.Writer) error {
 		"websocket", strings.Replace(scheme, "http", "ws", 1)+"://"+ln.Addr().String()+"/?storeId=STORE&transport=ws",
 		"connect", scheme+"://"+ln.Addr().String()+"/"+syncv1connect.SyncServiceName+"/",
 		"transports", cfg.transports.String(), "admin_api", cfg.adminSecret != "", "auth_tokens", len(cfg.authTokens),
-		"auth_jwt", cfg.jwtSecret != "", "auth_jwks", cfg.jwksSource != "", "auth_webhook", cfg.webhookURL != "")
+		"auth_jwt", cfg.jwtSecret != "", "auth_jwks", cfg.jwksSource != "", "auth_webhook", cfg.webhookURL != "",
+		"max_outgoing_bytes", cfg.maxOutgoing, "memory_limit", memLimit)
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
