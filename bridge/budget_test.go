@@ -169,9 +169,6 @@ func TestStalledSocketsStayUnderBudget(t *testing.T) {
 	if peak > limit {
 		t.Fatalf("held %d bytes for clients, over the budget of %d", peak, limit)
 	}
-	if b.Evictions() < stalled {
-		t.Fatalf("%d evictions, want one per stalled socket (%d)", b.Evictions(), stalled)
-	}
 	// The stalled sockets were closed: reading them now ends (after what was buffered).
 	var wg sync.WaitGroup
 	for _, ws := range stalledConns {
