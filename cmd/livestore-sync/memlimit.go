@@ -1,43 +1,60 @@
 package main
 
 import (
-	"math"
+	"context"
 	"os"
+	"runtime"
 	"runtime/debug"
+	"time"
 )
 
 const (
 	// memoryBaseline is the memory the server needs whatever its clients do: the runtime, Pebble's
 	// caches and memtables, buffers, and room for the garbage of normal work.
-	memoryBaseline = 256 << 20
-	// memoryPerConnection is what one open WebSocket or Connect call may need for its own state
-	// (goroutines, buffers, its live pull): measured at about 50 KB for an idle WebSocket with a
-	// live pull.
-	memoryPerConnection = 64 << 10
+	memoryBaseline = 128 << 20
+	// memoryPerGoroutine is what the state behind one goroutine may take: each connection has a
+	// few (an idle WebSocket with a live pull has three and takes about 50 KB in all).
+	memoryPerGoroutine = 24 << 10
+	// memoryLimitInterval is how often the soft memory limit follows the number of goroutines.
+	memoryLimitInterval = time.Second
 )
 
-// memoryLimit is the soft memory limit the server gives the Go runtime unless GOMEMLIMIT sets
-// one: the memory it may need by design, --max-outgoing-bytes for slow readers plus the state of
-// every connection it accepts plus a baseline. Without a limit the runtime lets the heap grow to
-// twice what is live before collecting, so memory freed by ending slow readers would only be
-// reused, never returned in time. 0 (no limit) when --max-outgoing-bytes or a connection bound is
-// off.
-func memoryLimit(cfg serveConfig) int64 {
-	if _, set := os.LookupEnv("GOMEMLIMIT"); set || cfg.maxOutgoing <= 0 || cfg.maxSockets < 0 || cfg.maxGRPCCalls < 0 {
+// memoryLimit is the soft memory limit for the Go runtime: the memory the server may need by
+// design, --max-outgoing-bytes for slow readers, the state of the connections open now
+// (goroutines) and a baseline. 0 (none) when --max-outgoing-bytes is off.
+func memoryLimit(maxOutgoing int64, goroutines int) int64 {
+	if maxOutgoing <= 0 {
 		return 0
 	}
-	conns := int64(cfg.maxSockets) + int64(cfg.maxGRPCCalls)
-	if conns > (math.MaxInt64-memoryBaseline-cfg.maxOutgoing)/memoryPerConnection {
-		return 0
-	}
-	return cfg.maxOutgoing + memoryBaseline + conns*memoryPerConnection
+	return maxOutgoing + memoryBaseline + int64(goroutines)*memoryPerGoroutine
 }
 
-// setMemoryLimit applies memoryLimit and returns it (0 when none was set).
-func setMemoryLimit(cfg serveConfig) int64 {
-	limit := memoryLimit(cfg)
-	if limit > 0 {
-		debug.SetMemoryLimit(limit)
+// governMemory keeps the Go runtime's soft memory limit at memoryLimit, following the number of
+// open connections, until ctx ends; it returns the first limit set (0 when it sets none, as when
+// GOMEMLIMIT sets one). Without a limit the runtime lets the heap grow to twice what is live
+// before it collects, so memory freed by ending slow readers would be reused later rather than
+// returned: with it, the server's memory stays near the budget for slow readers plus what its
+// connections need.
+func governMemory(ctx context.Context, maxOutgoing int64) int64 {
+	if _, set := os.LookupEnv("GOMEMLIMIT"); set {
+		return 0
 	}
-	return limit
+	first := memoryLimit(maxOutgoing, runtime.NumGoroutine())
+	if first == 0 {
+		return 0
+	}
+	debug.SetMemoryLimit(first)
+	go func() {
+		t := time.NewTicker(memoryLimitInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				debug.SetMemoryLimit(memoryLimit(maxOutgoing, runtime.NumGoroutine()))
+			}
+		}
+	}()
+	return first
 }

@@ -57,10 +57,10 @@ func serve(args []string, stderr io.Writer) error {
 		return err
 	}
 	log := newLogger(cfg, stderr)
-	memLimit := setMemoryLimit(cfg)
 	// runCtx ends background work (such as refreshing --auth-jwks) when serve returns.
 	runCtx, endRun := context.WithCancel(context.Background())
 	defer endRun()
+	memLimit := governMemory(runCtx, cfg.maxOutgoing)
 	tr, err := setupTracing(runCtx, log)
 	if err != nil {
 		return err
