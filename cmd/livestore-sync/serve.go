@@ -21,6 +21,7 @@ import (
 	"connectrpc.com/connect"
 	"connectrpc.com/grpchealth"
 	"connectrpc.com/grpcreflect"
+	"github.com/livestore-sync/livestore-sync/auth"
 	"github.com/livestore-sync/livestore-sync/bridge"
 	"github.com/livestore-sync/livestore-sync/gen/livestore/sync/v1/syncv1connect"
 	"github.com/livestore-sync/livestore-sync/service"
@@ -81,11 +82,11 @@ func serve(args []string, stderr io.Writer) error {
 	outgoing := budget.New(cfg.maxOutgoing) // shared by the service's live pulls and the bridge
 	reg.MustRegister(service.BudgetCollector(outgoing))
 	opts := service.Options{Metrics: metrics, ForwardHeaders: cfg.forwardHdrs, OutgoingBudget: outgoing, Logger: log}
-	var jwks keySource
+	var jwks auth.KeySource
 	if cfg.jwksSource != "" {
-		if jwks, err = loadJWKS(runCtx, cfg.jwksSource, log); err != nil {
+		if jwks, err = auth.LoadJWKS(runCtx, cfg.jwksSource, log); err != nil {
 			engine.Close()
-			return err
+			return fmt.Errorf("--auth-jwks: %w", err)
 		}
 	}
 	opts.ValidatePayload = payloadValidator(cfg, jwks, tr.propagator, log)
@@ -120,7 +121,7 @@ func serve(args []string, stderr io.Writer) error {
 		traceOpts: traceOpts,
 		guard: service.ConnectGuardOptions{
 			MaxCalls: cfg.maxGRPCCalls, MaxBodyBytes: maxConnectMessageBytes,
-			Authenticate: headerAuthenticator(cfg, jwks), Metrics: metrics,
+			Authenticate: headerCheck(cfg, jwks), Metrics: metrics,
 		},
 	}
 	s.ready.Store(true)
