@@ -270,7 +270,7 @@ func (s *server) routes(reg *prometheus.Registry, metrics *service.Metrics, admi
 	// The Connect APIs get their own mux, behind one guard (call limit, authentication from
 	// headers, body bound and deadlines) before any body is read.
 	connectMux := http.NewServeMux()
-	observe := connect.WithInterceptors(observer{metrics: metrics, log: s.log})
+	observe := connect.WithInterceptors(service.NewLoggingInterceptor(metrics, s.log))
 	limit := connect.WithReadMaxBytes(maxConnectMessageBytes)
 	syncGate := connect.WithInterceptors(refuse{errGRPCOff})
 	services := []string{grpchealth.HealthV1ServiceName}
