@@ -43,32 +43,24 @@ type Key struct {
 // ES256).
 func NewKeys(t testing.TB) map[string]Key {
 	t.Helper()
-	rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ecKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
+	signer := func(k crypto.Signer, err error) crypto.Signer {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k
 	}
 	_, edKey, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
-	otherRSA, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
-	otherEC, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
+	rs256, es256 := jwt.SigningMethodRS256, jwt.SigningMethodES256
 	return map[string]Key{
-		"rsa":      {KID: "rsa-1", ALG: jwkset.AlgRS256, Method: jwt.SigningMethodRS256, Private: rsaKey},
-		"ec":       {KID: "ec-1", ALG: jwkset.AlgES256, Method: jwt.SigningMethodES256, Private: ecKey},
+		"rsa":      {KID: "rsa-1", ALG: jwkset.AlgRS256, Method: rs256, Private: signer(rsa.GenerateKey(rand.Reader, 2048))},
+		"ec":       {KID: "ec-1", ALG: jwkset.AlgES256, Method: es256, Private: signer(ecdsa.GenerateKey(elliptic.P256(), rand.Reader))},
 		"ed":       {KID: "ed-1", ALG: jwkset.AlgEdDSA, Method: jwt.SigningMethodEdDSA, Private: edKey},
-		"other":    {KID: "other-1", ALG: jwkset.AlgRS256, Method: jwt.SigningMethodRS256, Private: otherRSA},
-		"other-ec": {KID: "other-ec-1", ALG: jwkset.AlgES256, Method: jwt.SigningMethodES256, Private: otherEC},
+		"other":    {KID: "other-1", ALG: jwkset.AlgRS256, Method: rs256, Private: signer(rsa.GenerateKey(rand.Reader, 2048))},
+		"other-ec": {KID: "other-ec-1", ALG: jwkset.AlgES256, Method: es256, Private: signer(ecdsa.GenerateKey(elliptic.P256(), rand.Reader))},
 	}
 }
 
