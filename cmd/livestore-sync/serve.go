@@ -21,6 +21,7 @@ import (
 	"connectrpc.com/connect"
 	"connectrpc.com/grpchealth"
 	"connectrpc.com/grpcreflect"
+	"github.com/livestore-sync/livestore-sync/auth"
 	"github.com/livestore-sync/livestore-sync/bridge"
 	"github.com/livestore-sync/livestore-sync/gen/livestore/sync/v1/syncv1connect"
 	"github.com/livestore-sync/livestore-sync/service"
@@ -82,11 +83,11 @@ func serve(args []string, stderr io.Writer) error {
 	outgoing := budget.New(cfg.maxOutgoing) // shared by the service's live pulls and the bridge
 	reg.MustRegister(service.BudgetCollector(outgoing))
 	opts := service.Options{Metrics: metrics, ForwardHeaders: cfg.forwardHdrs, OutgoingBudget: outgoing, Logger: log}
-	var jwks keySource
+	var jwks auth.KeySource
 	if cfg.jwksSource != "" {
-		if jwks, err = loadJWKS(runCtx, cfg.jwksSource, log); err != nil {
+		if jwks, err = auth.LoadJWKS(runCtx, cfg.jwksSource, log); err != nil {
 			engine.Close()
-			return err
+			return fmt.Errorf("--auth-jwks: %w", err)
 		}
 	}
 	opts.ValidatePayload = payloadValidator(cfg, jwks, tr.propagator, log)
@@ -121,7 +122,7 @@ func serve(args []string, stderr io.Writer) error {
 		traceOpts: traceOpts,
 		guard: service.ConnectGuardOptions{
 			MaxCalls: cfg.maxGRPCCalls, MaxBodyBytes: maxConnectMessageBytes,
-			Authenticate: headerAuthenticator(cfg, jwks), Metrics: metrics,
+			Authenticate: headerCheck(cfg, jwks), Metrics: metrics,
 		},
 	}
 	s.ready.Store(true)
@@ -271,7 +272,7 @@ func (s *server) routes(reg *prometheus.Registry, metrics *service.Metrics, admi
 	// The Connect APIs get their own mux, behind one guard (call limit, authentication from
 	// headers, body bound and deadlines) before any body is read.
 	connectMux := http.NewServeMux()
-	observe := connect.WithInterceptors(observer{metrics: metrics, log: s.log})
+	observe := connect.WithInterceptors(service.NewLoggingInterceptor(metrics, s.log))
 	limit := connect.WithReadMaxBytes(maxConnectMessageBytes)
 	syncGate := connect.WithInterceptors(refuse{errGRPCOff})
 	services := []string{grpchealth.HealthV1ServiceName}

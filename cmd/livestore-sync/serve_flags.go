@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/livestore-sync/livestore-sync/auth"
 	"github.com/livestore-sync/livestore-sync/bridge"
 	"github.com/livestore-sync/livestore-sync/service"
 )
@@ -29,7 +30,7 @@ type serveConfig struct {
 	authTokens   listFlag
 	jwtSecret    string
 	jwksSource   string
-	jwtChecks    jwtChecks
+	jwtClaims    auth.JWTClaims
 	webhookURL   string
 	webhookWait  time.Duration
 	forwardHdrs  listFlag
@@ -41,6 +42,20 @@ type serveConfig struct {
 	maxHTTP      int
 	maxGRPCCalls int
 	maxOutgoing  int64
+}
+
+// listFlag is a flag that may be given several times, each value also split at commas.
+type listFlag []string
+
+func (l *listFlag) String() string { return strings.Join(*l, ",") }
+
+func (l *listFlag) Set(v string) error {
+	for _, part := range strings.Split(v, ",") {
+		if part = strings.TrimSpace(part); part != "" {
+			*l = append(*l, part)
+		}
+	}
+	return nil
 }
 
 // transportNames are the values --transports takes.
@@ -80,17 +95,17 @@ func parseServeFlags(args []string, stderr io.Writer) (serveConfig, error) {
 			"EdDSA; the token's kid names the key) are checked like --auth-jwt-secret's. A URL is fetched\n"+
 			"at start (the server does not start without it), hourly, and on an unknown kid at most every\n"+
 			"5 minutes (env LIVESTORE_SYNC_AUTH_JWKS)")
-	fs.StringVar(&cfg.jwtChecks.issuer, "auth-jwt-issuer", envOr("LIVESTORE_SYNC_AUTH_JWT_ISSUER", ""),
+	fs.StringVar(&cfg.jwtClaims.Issuer, "auth-jwt-issuer", envOr("LIVESTORE_SYNC_AUTH_JWT_ISSUER", ""),
 		"`issuer` (iss claim) client JWTs must carry, with --auth-jwt-secret or --auth-jwks\n"+
 			"(env LIVESTORE_SYNC_AUTH_JWT_ISSUER)")
-	fs.StringVar(&cfg.jwtChecks.audience, "auth-jwt-audience", envOr("LIVESTORE_SYNC_AUTH_JWT_AUDIENCE", ""),
+	fs.StringVar(&cfg.jwtClaims.Audience, "auth-jwt-audience", envOr("LIVESTORE_SYNC_AUTH_JWT_AUDIENCE", ""),
 		"`audience` client JWTs must list in their aud claim, with --auth-jwt-secret or --auth-jwks\n"+
 			"(env LIVESTORE_SYNC_AUTH_JWT_AUDIENCE)")
 	fs.StringVar(&cfg.webhookURL, "auth-webhook", "",
 		"`URL` asked about each connection: it receives a POST of JSON {storeId, payload, headers,\n"+
 			"transport} and allows the connection by answering 2xx; anything else, or no answer within\n"+
 			"--auth-webhook-timeout, refuses it (env LIVESTORE_SYNC_AUTH_WEBHOOK)")
-	webhookWait := envOr("LIVESTORE_SYNC_AUTH_WEBHOOK_TIMEOUT", defaultWebhookTimeout.String())
+	webhookWait := envOr("LIVESTORE_SYNC_AUTH_WEBHOOK_TIMEOUT", auth.DefaultWebhookTimeout.String())
 	fs.StringVar(&webhookWait, "auth-webhook-timeout", webhookWait,
 		"how long one --auth-webhook call may take, a `duration` (env LIVESTORE_SYNC_AUTH_WEBHOOK_TIMEOUT)")
 	fs.Var(&cfg.forwardHdrs, "forward-headers",
@@ -171,7 +186,7 @@ func parseServeFlags(args []string, stderr io.Writer) (serveConfig, error) {
 	if cfg.jwksSource == "" { // a URL may hold credentials, so --help never prints it
 		cfg.jwksSource = os.Getenv("LIVESTORE_SYNC_AUTH_JWKS")
 	}
-	if (cfg.jwtChecks != jwtChecks{}) && cfg.jwtSecret == "" && cfg.jwksSource == "" {
+	if (cfg.jwtClaims != auth.JWTClaims{}) && cfg.jwtSecret == "" && cfg.jwksSource == "" {
 		return cfg, usageError{errors.New("--auth-jwt-issuer and --auth-jwt-audience need --auth-jwt-secret or --auth-jwks")}
 	}
 	if cfg.webhookURL != "" {

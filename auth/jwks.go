@@ -1,4 +1,4 @@
-package main
+package auth
 
 import (
 	"context"
@@ -16,39 +16,44 @@ import (
 	"golang.org/x/time/rate"
 )
 
-// Limits of --auth-jwks when it is a URL.
+// Limits of LoadJWKS when its source is a URL.
 const (
 	// jwksRefreshInterval is how often the key set is fetched again, to follow key rotation.
 	jwksRefreshInterval = time.Hour
 	// jwksUnknownKIDInterval is how often, at most, a token whose kid is not in the key set
-	// makes the server fetch the key set at once (a key that was just added).
+	// makes the key set be fetched at once (a key that was just added).
 	jwksUnknownKIDInterval = 5 * time.Minute
 	// jwksFetchTimeout bounds one fetch of the key set.
 	jwksFetchTimeout = 10 * time.Second
 )
 
-// jwksTokens is a payload validator of JWTs signed with a public key of the JSON Web Key Set
-// keys (RS, PS, ES or EdDSA; the token's kid names the key), with the claim checks of jwtTokens.
-func jwksTokens(keys keySource, checks jwtChecks) service.PayloadValidator {
-	return jwtValidator(publicKeyMethods, checks, keys)
+// JWKS returns a validator of JWTs signed with a public key that keys finds (RS, PS, ES or
+// EdDSA; the token's kid names the key of a JSON Web Key Set), with the checks of JWTSecret.
+// HMAC-signed tokens are refused, so that a public key can never serve as a secret.
+func JWKS(keys KeySource, c JWTClaims) service.PayloadValidator {
+	return jwtValidator(publicKeyMethods, c, keys)
 }
 
-// loadJWKS loads the JSON Web Key Set of --auth-jwks: from a file, read once, or from an
-// http(s) URL, fetched now (the server does not start when that fails) and then every
-// jwksRefreshInterval, and when a token names a kid the set lacks (at most every
-// jwksUnknownKIDInterval; that fetch ends with the request's context), until ctx is done. Failed
-// refreshes are logged; the keys fetched last stay in use.
-func loadJWKS(ctx context.Context, source string, log *slog.Logger) (keySource, error) {
+// LoadJWKS loads a JSON Web Key Set for JWKS and HeaderCheck: from a file, read once, or from an
+// http(s) URL, fetched now (it fails when that fails) and then every hour, and when a token names
+// a kid the set lacks (at most every 5 minutes; that fetch ends with the request's context),
+// until ctx is done. Failed refreshes are logged on log (nil: slog.Default()); the keys fetched
+// last stay in use. Its errors and logs show the URL without its user information and query,
+// which may hold credentials.
+func LoadJWKS(ctx context.Context, source string, log *slog.Logger) (KeySource, error) {
 	if !strings.HasPrefix(source, "http://") && !strings.HasPrefix(source, "https://") {
 		raw, err := os.ReadFile(source)
 		if err != nil {
-			return nil, fmt.Errorf("--auth-jwks: %w", err)
+			return nil, err
 		}
 		kf, err := keyfunc.NewJWKSetJSON(raw)
 		if err != nil {
-			return nil, fmt.Errorf("--auth-jwks %s: not a JSON Web Key Set: %w", source, err)
+			return nil, fmt.Errorf("%s: not a JSON Web Key Set: %w", source, err)
 		}
 		return kf.KeyfuncCtx, nil
+	}
+	if log == nil {
+		log = slog.Default()
 	}
 	shown := redactURL(source)
 	storage, err := jwkset.NewStorageFromHTTP(source, jwkset.HTTPClientStorageOptions{
@@ -61,7 +66,7 @@ func loadJWKS(ctx context.Context, source string, log *slog.Logger) (keySource, 
 		},
 	})
 	if err != nil {
-		return nil, fmt.Errorf("--auth-jwks: fetching %s: %w", shown, err)
+		return nil, fmt.Errorf("fetching %s: %w", shown, err)
 	}
 	client, err := jwkset.NewHTTPClient(jwkset.HTTPClientOptions{
 		HTTPURLs:          map[string]jwkset.Storage{source: storage},
@@ -71,11 +76,11 @@ func loadJWKS(ctx context.Context, source string, log *slog.Logger) (keySource, 
 		RateLimitWaitMax: jwksFetchTimeout,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("--auth-jwks: %w", err)
+		return nil, err
 	}
 	kf, err := keyfunc.New(keyfunc.Options{Ctx: ctx, Storage: client})
 	if err != nil {
-		return nil, fmt.Errorf("--auth-jwks: %w", err)
+		return nil, err
 	}
 	return kf.KeyfuncCtx, nil
 }

@@ -1,4 +1,4 @@
-package main
+package auth
 
 import (
 	"bytes"
@@ -9,35 +9,62 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/livestore-sync/livestore-sync/service"
+	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/propagation"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/types/known/structpb"
 )
 
-// defaultWebhookTimeout bounds one call to --auth-webhook.
-const defaultWebhookTimeout = 2 * time.Second
+// DefaultWebhookTimeout bounds one call of a Webhook whose options give no Timeout.
+const DefaultWebhookTimeout = 2 * time.Second
 
-// webhookRequest is the JSON body --auth-webhook receives for each connection.
-type webhookRequest struct {
-	StoreID   string              `json:"storeId"`
-	Payload   json.RawMessage     `json:"payload"`
-	Headers   map[string][]string `json:"headers"`
-	Transport string              `json:"transport"`
+// WebhookRequest is the JSON body a Webhook POSTs for each connection.
+type WebhookRequest struct {
+	// StoreID is the store the connection is for.
+	StoreID string `json:"storeId"`
+	// Payload is the client's payload (LiveStore's syncPayload), null when it sent none.
+	Payload json.RawMessage `json:"payload"`
+	// Headers are the request's headers (for a WebSocket, its upgrade's), all of them or those
+	// that WebhookOptions.ForwardHeaders names.
+	Headers map[string][]string `json:"headers"`
+	// Transport names the transport, as service.PayloadContext.Transport does.
+	Transport string `json:"transport"`
 }
 
-// webhookAuth is a payload validator that asks the service at url: it POSTs the store id,
-// the client's payload and the request's headers as JSON — all of them, or only those named in
-// forward when it names any (--forward-headers) — and accepts the connection when the answer is
-// 2xx within timeout. Anything else refuses it. Refusals are logged with their reason, never
-// with the payload or headers; the client's error does not reveal the URL.
-//
-// The request carries the caller's trace (traceparent, … as prop writes it), so that the webhook's
-// own spans join the trace of the connection it decides on.
-func webhookAuth(url string, timeout time.Duration, forward []string, prop propagation.TextMapPropagator, log *slog.Logger) service.PayloadValidator {
+// WebhookOptions configures Webhook. The zero value is ready to use.
+type WebhookOptions struct {
+	// Timeout bounds one call of the webhook; zero or negative: DefaultWebhookTimeout.
+	Timeout time.Duration
+	// ForwardHeaders names the request headers (case-insensitive) the webhook receives; empty:
+	// every header.
+	ForwardHeaders []string
+	// Propagator writes the caller's trace into the webhook request's headers (traceparent, …),
+	// so that the webhook's own spans join the trace of the connection it decides on. Nil: the
+	// global propagator (otel.GetTextMapPropagator()).
+	Propagator propagation.TextMapPropagator
+	// Logger receives a line (component=auth-webhook) for every connection the webhook refuses
+	// or fails to decide on, with the reason, never the payload or headers. Nil: slog.Default().
+	Logger *slog.Logger
+}
+
+// Webhook returns a validator that asks the service at url: it POSTs a WebhookRequest as JSON
+// and accepts the connection when the answer is 2xx within opts.Timeout. Anything else refuses
+// it; the client's error says why (such as "HTTP 403 Forbidden") without revealing the URL.
+func Webhook(url string, opts WebhookOptions) service.PayloadValidator {
+	timeout, forward, prop, log := opts.Timeout, opts.ForwardHeaders, opts.Propagator, opts.Logger
+	if timeout <= 0 {
+		timeout = DefaultWebhookTimeout
+	}
+	if prop == nil {
+		prop = otel.GetTextMapPropagator()
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	log = log.With("component", "auth-webhook")
 	client := &http.Client{Timeout: timeout}
 	return func(ctx context.Context, payload *structpb.Value, pc service.PayloadContext) error {
 		if len(forward) > 0 {
@@ -80,7 +107,7 @@ func isTimeout(err error) bool {
 
 func callWebhook(ctx context.Context, client *http.Client, url string, timeout time.Duration,
 	prop propagation.TextMapPropagator, payload *structpb.Value, pc service.PayloadContext) error {
-	body := webhookRequest{StoreID: pc.StoreID, Payload: json.RawMessage("null"), Headers: map[string][]string(pc.Headers), Transport: pc.Transport}
+	body := WebhookRequest{StoreID: pc.StoreID, Payload: json.RawMessage("null"), Headers: map[string][]string(pc.Headers), Transport: pc.Transport}
 	if body.Headers == nil {
 		body.Headers = map[string][]string{}
 	}
@@ -114,35 +141,3 @@ func callWebhook(ctx context.Context, client *http.Client, url string, timeout t
 	}
 	return nil
 }
-
-// anyValidator accepts a connection when one of validators does, trying them in order and
-// stopping at the first that accepts. When all refuse, its error gives each one's reason.
-func anyValidator(validators ...service.PayloadValidator) service.PayloadValidator {
-	if len(validators) == 1 {
-		return validators[0]
-	}
-	return func(ctx context.Context, payload *structpb.Value, pc service.PayloadContext) error {
-		var errs []error
-		for _, v := range validators {
-			err := v(ctx, payload, pc)
-			if err == nil {
-				return nil
-			}
-			errs = append(errs, err)
-		}
-		return allRefused(errs)
-	}
-}
-
-// allRefused is the error of anyValidator when every validator refused.
-type allRefused []error
-
-func (e allRefused) Error() string {
-	msgs := make([]string, len(e))
-	for i, err := range e {
-		msgs[i] = err.Error()
-	}
-	return strings.Join(msgs, "; ")
-}
-
-func (e allRefused) Unwrap() []error { return e }

@@ -1,10 +1,9 @@
-package main
+package auth
 
 import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -18,14 +17,14 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 )
 
-func TestWebhookAuth(t *testing.T) {
+func TestWebhook(t *testing.T) {
 	type received struct {
 		method, contentType string
-		body                webhookRequest
+		body                WebhookRequest
 	}
 	got := make(chan received, 1)
 	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var body webhookRequest
+		var body WebhookRequest
 		if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
 			t.Errorf("webhook body: %v", err)
 		}
@@ -68,7 +67,7 @@ func TestWebhookAuth(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			var logs bytes.Buffer
-			validate := webhookAuth(tt.url, 200*time.Millisecond, nil, propagation.TraceContext{}, slog.New(slog.NewTextHandler(&logs, nil)))
+			validate := Webhook(tt.url, WebhookOptions{Timeout: 200 * time.Millisecond, Propagator: propagation.TraceContext{}, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 			pc := service.PayloadContext{StoreID: "s1", Headers: headers, Transport: "ws"}
 			start := time.Now()
 			err := validate(context.Background(), payload, pc)
@@ -112,17 +111,17 @@ func TestWebhookAuth(t *testing.T) {
 	}
 }
 
-// TestWebhookAuthForwardedHeaders checks that with --forward-headers the webhook receives only
+// TestWebhookForwardHeaders checks that with ForwardHeaders the webhook receives only
 // the headers named.
-func TestWebhookAuthForwardedHeaders(t *testing.T) {
-	got := make(chan webhookRequest, 1)
+func TestWebhookForwardHeaders(t *testing.T) {
+	got := make(chan WebhookRequest, 1)
 	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var body webhookRequest
+		var body WebhookRequest
 		json.NewDecoder(r.Body).Decode(&body)
 		got <- body
 	}))
 	defer hook.Close()
-	validate := webhookAuth(hook.URL, time.Second, []string{"cookie", "X-Missing"}, propagation.TraceContext{}, slog.New(slog.DiscardHandler))
+	validate := Webhook(hook.URL, WebhookOptions{Timeout: time.Second, ForwardHeaders: []string{"cookie", "X-Missing"}, Propagator: propagation.TraceContext{}, Logger: slog.New(slog.DiscardHandler)})
 	headers := http.Header{"Authorization": {"Bearer abc"}, "Cookie": {"sid=1", "theme=dark"}, "Sec-Websocket-Key": {"k"}}
 	if err := validate(context.Background(), nil, service.PayloadContext{StoreID: "s", Headers: headers}); err != nil {
 		t.Fatal(err)
@@ -132,7 +131,7 @@ func TestWebhookAuthForwardedHeaders(t *testing.T) {
 	}
 }
 
-func TestWebhookAuthNilPayload(t *testing.T) {
+func TestWebhookNilPayload(t *testing.T) {
 	var raw string
 	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var buf bytes.Buffer
@@ -140,7 +139,7 @@ func TestWebhookAuthNilPayload(t *testing.T) {
 		raw = buf.String()
 	}))
 	defer hook.Close()
-	err := webhookAuth(hook.URL, time.Second, nil, propagation.TraceContext{}, slog.New(slog.DiscardHandler))(context.Background(), nil, service.PayloadContext{StoreID: "s"})
+	err := Webhook(hook.URL, WebhookOptions{Timeout: time.Second, Propagator: propagation.TraceContext{}, Logger: slog.New(slog.DiscardHandler)})(context.Background(), nil, service.PayloadContext{StoreID: "s"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,38 +148,8 @@ func TestWebhookAuthNilPayload(t *testing.T) {
 	}
 }
 
-func TestAnyValidator(t *testing.T) {
-	accept := func(context.Context, *structpb.Value, service.PayloadContext) error { return nil }
-	refuse := func(msg string) service.PayloadValidator {
-		return func(context.Context, *structpb.Value, service.PayloadContext) error { return errors.New(msg) }
-	}
-	calls := 0
-	counting := func(context.Context, *structpb.Value, service.PayloadContext) error { calls++; return nil }
-	for _, tt := range []struct {
-		name       string
-		validators []service.PayloadValidator
-		wantErr    string
-	}{
-		{"one accepts", []service.PayloadValidator{accept}, ""},
-		{"one refuses", []service.PayloadValidator{refuse("no")}, "no"},
-		{"second accepts", []service.PayloadValidator{refuse("a"), accept}, ""},
-		{"first accepts, rest not asked", []service.PayloadValidator{accept, counting}, ""},
-		{"all refuse", []service.PayloadValidator{refuse("a"), refuse("b")}, "a; b"},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
-			err := anyValidator(tt.validators...)(context.Background(), nil, service.PayloadContext{})
-			if (tt.wantErr == "") != (err == nil) || (err != nil && err.Error() != tt.wantErr) {
-				t.Fatalf("err = %v, want %q", err, tt.wantErr)
-			}
-		})
-	}
-	if calls != 0 {
-		t.Fatalf("a validator after one that accepted was called %d times", calls)
-	}
-}
-
-// TestWebhookAuthCarriesTrace checks that the webhook request continues the caller's trace.
-func TestWebhookAuthCarriesTrace(t *testing.T) {
+// TestWebhookCarriesTrace checks that the webhook request continues the caller's trace.
+func TestWebhookCarriesTrace(t *testing.T) {
 	got := make(chan string, 1)
 	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		got <- r.Header.Get("traceparent")
@@ -189,7 +158,7 @@ func TestWebhookAuthCarriesTrace(t *testing.T) {
 	const traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 	prop := propagation.TraceContext{}
 	ctx := prop.Extract(context.Background(), propagation.HeaderCarrier(http.Header{"Traceparent": {traceparent}}))
-	validate := webhookAuth(hook.URL, time.Second, nil, prop, slog.New(slog.DiscardHandler))
+	validate := Webhook(hook.URL, WebhookOptions{Timeout: time.Second, Propagator: prop, Logger: slog.New(slog.DiscardHandler)})
 	if err := validate(ctx, nil, service.PayloadContext{StoreID: "s"}); err != nil {
 		t.Fatal(err)
 	}

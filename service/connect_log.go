@@ -1,4 +1,4 @@
-package main
+package service
 
 import (
 	"context"
@@ -6,21 +6,39 @@ import (
 	"log/slog"
 
 	"connectrpc.com/connect"
-	"github.com/livestore-sync/livestore-sync/service"
 )
 
 // storeIDer is implemented by every request message that names a store.
 type storeIDer interface{ GetStoreId() string }
 
-// observer is a Connect interceptor that counts calls in progress per protocol and logs every
-// call that fails, with its procedure, store id, code and reason — never its payload or headers —
-// at the level failureLevel gives it.
-type observer struct {
-	metrics *service.Metrics
+// NewLoggingInterceptor returns a Connect interceptor for the handlers of NewHandler and
+// NewAdminHandler that counts the calls in progress per protocol in metrics (nil counts nothing)
+// and logs every call that fails on log (nil: slog.Default()), with its procedure, store id, code
+// and reason, never its payload or headers:
+//
+//   - storage failures at Error, whatever else happened;
+//   - calls the client cancelled or let run out of time (the code is Canceled or
+//     DeadlineExceeded, or the call's context ended, whatever the error became on the way) at
+//     Debug, as the client's own business;
+//   - other Internal and Unknown errors at Error;
+//   - anything else (invalid requests, refusals, server ahead, shutdown, …) at Info.
+//
+// Put it after a tracing interceptor, so that the span covers it. It wraps handlers only, not
+// clients.
+func NewLoggingInterceptor(metrics *Metrics, log *slog.Logger) connect.Interceptor {
+	if log == nil {
+		log = slog.Default()
+	}
+	return loggingInterceptor{metrics: metrics, log: log}
+}
+
+// loggingInterceptor is the interceptor of NewLoggingInterceptor.
+type loggingInterceptor struct {
+	metrics *Metrics
 	log     *slog.Logger
 }
 
-func (o observer) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
+func (o loggingInterceptor) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
 	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
 		protocol := req.Peer().Protocol
 		o.metrics.ConnectionOpened(protocol)
@@ -31,11 +49,11 @@ func (o observer) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
 	}
 }
 
-func (o observer) WrapStreamingClient(next connect.StreamingClientFunc) connect.StreamingClientFunc {
+func (o loggingInterceptor) WrapStreamingClient(next connect.StreamingClientFunc) connect.StreamingClientFunc {
 	return next
 }
 
-func (o observer) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
+func (o loggingInterceptor) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
 	return func(ctx context.Context, conn connect.StreamingHandlerConn) error {
 		protocol := conn.Peer().Protocol
 		o.metrics.ConnectionOpened(protocol)
@@ -48,7 +66,7 @@ func (o observer) WrapStreamingHandler(next connect.StreamingHandlerFunc) connec
 }
 
 // logFailure logs a call that failed with err; ctx is the call's context.
-func (o observer) logFailure(ctx context.Context, procedure, protocol string, msg any, err error) {
+func (o loggingInterceptor) logFailure(ctx context.Context, procedure, protocol string, msg any, err error) {
 	if err == nil {
 		return
 	}
@@ -66,16 +84,10 @@ func (o observer) logFailure(ctx context.Context, procedure, protocol string, ms
 		"store_id", storeID, "code", connect.CodeOf(err).String(), "reason", reason)
 }
 
-// failureLevel returns the level and message of the log line of a call that failed with err:
-//
-//   - storage failures: Error, whatever else happened;
-//   - the client went away or ran out of its deadline (the code is Canceled or
-//     DeadlineExceeded, or the call's context ended, whatever the error became on the way):
-//     Debug, as the client's own business;
-//   - other Internal and Unknown errors: Error;
-//   - anything else (invalid requests, refusals, server ahead, shutdown, …): Info.
+// failureLevel returns the level and message of the log line of a call that failed with err (see
+// NewLoggingInterceptor).
 func failureLevel(ctx context.Context, err error) (slog.Level, string) {
-	var storage *service.StorageError
+	var storage *StorageError
 	code := connect.CodeOf(err)
 	switch {
 	case errors.As(err, &storage):

@@ -1,4 +1,4 @@
-package main
+package auth
 
 import (
 	"context"
@@ -16,76 +16,70 @@ import (
 // jwtLeeway is the clock skew allowed when checking a JWT's exp and nbf claims.
 const jwtLeeway = 30 * time.Second
 
-// hmacMethods are the signing algorithms --auth-jwt-secret accepts: HMAC only, never "none".
+// hmacMethods are the signing algorithms JWTSecret accepts: HMAC only, never "none".
 var hmacMethods = []string{"HS256", "HS384", "HS512"}
 
-// publicKeyMethods are the signing algorithms --auth-jwks accepts: RSA, RSA-PSS, ECDSA and
-// Ed25519, never HMAC (a public key must not be usable as an HMAC secret) nor "none".
+// publicKeyMethods are the signing algorithms JWKS accepts: RSA, RSA-PSS, ECDSA and Ed25519,
+// never HMAC (a public key must not be usable as an HMAC secret) nor "none".
 var publicKeyMethods = []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
 
 // errNoJWT is the answer to a connection that sent no token at all.
 var errNoJWT = errors.New("missing auth token: send a JWT as payload.authToken or Authorization: Bearer")
 
-// jwtChecks are the claim checks both JWT modes make besides the store: an optional issuer
-// (iss) and audience (aud) the token must carry (--auth-jwt-issuer, --auth-jwt-audience).
-type jwtChecks struct {
-	issuer   string
-	audience string
+// JWTClaims are the claim checks of JWTSecret and JWKS besides exp, nbf and the store. The zero
+// value checks none of them.
+type JWTClaims struct {
+	// Issuer, when set, is the iss claim a token must carry.
+	Issuer string
+	// Audience, when set, is a value the token's aud claim must hold.
+	Audience string
 }
 
 // parserOptions returns the jwt parser options of methods and c: exp required, nbf honoured,
 // both with jwtLeeway.
-func (c jwtChecks) parserOptions(methods []string) []jwt.ParserOption {
+func (c JWTClaims) parserOptions(methods []string) []jwt.ParserOption {
 	opts := []jwt.ParserOption{jwt.WithValidMethods(methods), jwt.WithExpirationRequired(), jwt.WithLeeway(jwtLeeway)}
-	if c.issuer != "" {
-		opts = append(opts, jwt.WithIssuer(c.issuer))
+	if c.Issuer != "" {
+		opts = append(opts, jwt.WithIssuer(c.Issuer))
 	}
-	if c.audience != "" {
-		opts = append(opts, jwt.WithAudience(c.audience))
+	if c.Audience != "" {
+		opts = append(opts, jwt.WithAudience(c.Audience))
 	}
 	return opts
 }
 
-// authCandidates returns the non-empty tokens a connection sent: payload.authToken, then the
-// Authorization header's bearer token.
-func authCandidates(payload *structpb.Value, pc service.PayloadContext) []string {
-	var out []string
-	if t := payload.GetStructValue().GetFields()["authToken"].GetStringValue(); t != "" {
-		out = append(out, t)
-	}
-	if bearer, ok := strings.CutPrefix(pc.Headers.Get("Authorization"), "Bearer "); ok && bearer != "" {
-		out = append(out, bearer)
-	}
-	return out
-}
-
-// jwtTokens is a payload validator that accepts a connection whose token (payload.authToken or
+// JWTSecret returns a validator that accepts a connection whose token (payload.authToken or
 // Authorization: Bearer) is a JWT signed with HS256, HS384 or HS512 by secret, carrying an exp
-// claim not in the past (nbf honoured; both with jwtLeeway), and allowing the requested store:
-// a storeId claim equal to it, or a stores claim listing it or "*". Its errors say why a token
-// failed without repeating it.
-func jwtTokens(secret []byte, checks jwtChecks) service.PayloadValidator {
-	key := func(*jwt.Token) (any, error) { return secret, nil }
-	return jwtValidator(hmacMethods, checks, func(context.Context) jwt.Keyfunc { return key })
+// claim not in the past (nbf honoured; both with 30s of leeway), the claims c asks for, and
+// allowing the requested store: a storeId claim equal to it, or a stores claim listing it or
+// "*". Its errors say why a token failed without repeating it.
+func JWTSecret(secret []byte, c JWTClaims) service.PayloadValidator {
+	return jwtValidator(hmacMethods, c, secretKey(secret))
 }
 
-// keySource returns the function that finds a token's verification key, for a request's
-// context (a key set may be fetched for it).
-type keySource func(ctx context.Context) jwt.Keyfunc
+// secretKey is the KeySource of an HMAC secret.
+func secretKey(secret []byte) KeySource {
+	key := func(*jwt.Token) (any, error) { return secret, nil }
+	return func(context.Context) jwt.Keyfunc { return key }
+}
+
+// KeySource returns the function that finds a token's verification key, for a request's
+// context (a key set may be fetched for it). LoadJWKS returns one.
+type KeySource func(ctx context.Context) jwt.Keyfunc
 
 // jwtValidator is a payload validator of JWTs signed with one of methods by the key that keys
-// find, with the checks of jwtTokens and checks.
-func jwtValidator(methods []string, checks jwtChecks, keys keySource) service.PayloadValidator {
-	parser := jwt.NewParser(checks.parserOptions(methods)...)
+// find, with the checks of JWTSecret and c.
+func jwtValidator(methods []string, c JWTClaims, keys KeySource) service.PayloadValidator {
+	parser := jwt.NewParser(c.parserOptions(methods)...)
 	return func(ctx context.Context, payload *structpb.Value, pc service.PayloadContext) error {
-		candidates := authCandidates(payload, pc)
-		if len(candidates) == 0 {
+		tokens := candidates(payload, pc.Headers)
+		if len(tokens) == 0 {
 			return errNoJWT
 		}
 		key := keys(ctx)
 		var first error
-		for _, c := range candidates {
-			err := checkJWT(parser, checks, methods, key, c, pc.StoreID)
+		for _, t := range tokens {
+			err := checkJWT(parser, c, methods, key, t, pc.StoreID)
 			if err == nil {
 				return nil
 			}
@@ -98,11 +92,11 @@ func jwtValidator(methods []string, checks jwtChecks, keys keySource) service.Pa
 }
 
 // checkJWT verifies one token for storeID, returning why it is refused.
-func checkJWT(parser *jwt.Parser, checks jwtChecks, methods []string, key jwt.Keyfunc, raw, storeID string) error {
+func checkJWT(parser *jwt.Parser, c JWTClaims, methods []string, key jwt.Keyfunc, raw, storeID string) error {
 	claims := jwt.MapClaims{}
 	token, err := parser.ParseWithClaims(raw, claims, key)
 	if err != nil {
-		return checks.reason(token, claims, methods, err)
+		return c.reason(token, claims, methods, err)
 	}
 	if id, ok := claims["storeId"].(string); ok && id == storeID {
 		return nil
@@ -121,7 +115,7 @@ func checkJWT(parser *jwt.Parser, checks jwtChecks, methods []string, key jwt.Ke
 }
 
 // reason turns a parse error into a short reason that does not repeat the token.
-func (c jwtChecks) reason(token *jwt.Token, claims jwt.MapClaims, methods []string, err error) error {
+func (c JWTClaims) reason(token *jwt.Token, claims jwt.MapClaims, methods []string, err error) error {
 	switch {
 	case errors.Is(err, jwt.ErrTokenMalformed):
 		return errors.New("invalid auth JWT: malformed token")
@@ -137,9 +131,9 @@ func (c jwtChecks) reason(token *jwt.Token, claims jwt.MapClaims, methods []stri
 		return errors.New("invalid auth JWT: wrong signature")
 	case errors.Is(err, jwt.ErrTokenRequiredClaimMissing) && claims["exp"] == nil:
 		return errors.New("invalid auth JWT: it has no exp claim")
-	case errors.Is(err, jwt.ErrTokenRequiredClaimMissing) && c.issuer != "" && claims["iss"] == nil:
+	case errors.Is(err, jwt.ErrTokenRequiredClaimMissing) && c.Issuer != "" && claims["iss"] == nil:
 		return errors.New("auth JWT from another issuer (it has no iss claim)")
-	case errors.Is(err, jwt.ErrTokenRequiredClaimMissing) && c.audience != "" && claims["aud"] == nil:
+	case errors.Is(err, jwt.ErrTokenRequiredClaimMissing) && c.Audience != "" && claims["aud"] == nil:
 		return errors.New("auth JWT for another audience (it has no aud claim)")
 	case errors.Is(err, jwt.ErrTokenExpired):
 		return errors.New("auth JWT expired")

@@ -15,90 +15,20 @@ import (
 
 	"connectrpc.com/connect"
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/livestore-sync/livestore-sync/auth"
 	syncv1 "github.com/livestore-sync/livestore-sync/gen/livestore/sync/v1"
 	"github.com/livestore-sync/livestore-sync/gen/livestore/sync/v1/syncv1connect"
-	"github.com/livestore-sync/livestore-sync/service"
-	"google.golang.org/protobuf/types/known/structpb"
+	"github.com/livestore-sync/livestore-sync/internal/jwttest"
 )
 
+// testJWTSecret is the --auth-jwt-secret of the tests.
 const testJWTSecret = "test-secret-0123456789"
-
-// signJWT signs claims with method and key; a test helper.
-func signJWT(t *testing.T, method jwt.SigningMethod, key any, claims jwt.MapClaims) string {
-	t.Helper()
-	s, err := jwt.NewWithClaims(method, claims).SignedString(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
-
-func TestJWTTokens(t *testing.T) {
-	now := time.Now()
-	exp := now.Add(time.Hour).Unix()
-	hs := func(claims jwt.MapClaims) string {
-		return signJWT(t, jwt.SigningMethodHS256, []byte(testJWTSecret), claims)
-	}
-	validate := jwtTokens([]byte(testJWTSecret), jwtChecks{})
-	for _, tt := range []struct {
-		name    string
-		token   string
-		bearer  bool   // send as Authorization: Bearer instead of payload.authToken
-		wantErr string // "" to accept
-	}{
-		{"right token", hs(jwt.MapClaims{"storeId": "s1", "exp": exp}), false, ""},
-		{"right token as bearer", hs(jwt.MapClaims{"storeId": "s1", "exp": exp}), true, ""},
-		{"HS512", signJWT(t, jwt.SigningMethodHS512, []byte(testJWTSecret), jwt.MapClaims{"storeId": "s1", "exp": exp}), false, ""},
-		{"stores array", hs(jwt.MapClaims{"stores": []string{"s0", "s1"}, "exp": exp}), false, ""},
-		{"stores wildcard", hs(jwt.MapClaims{"stores": []string{"*"}, "exp": exp}), false, ""},
-		{"expired within leeway", hs(jwt.MapClaims{"storeId": "s1", "exp": now.Add(-10 * time.Second).Unix()}), false, ""},
-		{"no token", "", false, "missing auth token"},
-		{"wrong signature", signJWT(t, jwt.SigningMethodHS256, []byte("other-secret"), jwt.MapClaims{"storeId": "s1", "exp": exp}), false, "wrong signature"},
-		{"expired", hs(jwt.MapClaims{"storeId": "s1", "exp": now.Add(-time.Hour).Unix()}), false, "expired"},
-		{"no exp", hs(jwt.MapClaims{"storeId": "s1"}), false, "no exp claim"},
-		{"not yet valid", hs(jwt.MapClaims{"storeId": "s1", "exp": exp, "nbf": now.Add(10 * time.Minute).Unix()}), false, "not valid yet"},
-		{"other store", hs(jwt.MapClaims{"storeId": "s2", "exp": exp}), false, `does not allow store "s1"`},
-		{"stores array without it", hs(jwt.MapClaims{"stores": []string{"s2"}, "exp": exp}), false, `does not allow store "s1"`},
-		{"no store claim", hs(jwt.MapClaims{"exp": exp}), false, "neither a storeId nor a stores claim"},
-		{"alg none", signJWT(t, jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, jwt.MapClaims{"storeId": "s1", "exp": exp}), false, `algorithm "none" not allowed`},
-		{"not a JWT", "t1", false, "malformed"},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
-			var payload *structpb.Value
-			pc := service.PayloadContext{StoreID: "s1", Headers: http.Header{}, Transport: "connect"}
-			if tt.bearer {
-				pc.Headers.Set("Authorization", "Bearer "+tt.token)
-			} else if tt.token != "" {
-				payload, _ = structpb.NewValue(map[string]any{"authToken": tt.token})
-			}
-			err := validate(context.Background(), payload, pc)
-			switch {
-			case tt.wantErr == "" && err != nil:
-				t.Fatalf("refused: %v", err)
-			case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
-				t.Fatalf("err = %v, want one containing %q", err, tt.wantErr)
-			}
-			if err != nil && tt.token != "" && strings.Contains(err.Error(), tt.token) {
-				t.Fatalf("the error repeats the token: %v", err)
-			}
-		})
-	}
-}
-
-func TestJWTTokensTriesEveryCandidate(t *testing.T) {
-	good := signJWT(t, jwt.SigningMethodHS256, []byte(testJWTSecret), jwt.MapClaims{"storeId": "s1", "exp": time.Now().Add(time.Hour).Unix()})
-	payload, _ := structpb.NewValue(map[string]any{"authToken": "stale"})
-	pc := service.PayloadContext{StoreID: "s1", Headers: http.Header{"Authorization": {"Bearer " + good}}}
-	if err := jwtTokens([]byte(testJWTSecret), jwtChecks{})(context.Background(), payload, pc); err != nil {
-		t.Fatalf("a good bearer token after a bad payload token: %v", err)
-	}
-}
 
 func TestAuthJWTEndToEnd(t *testing.T) {
 	var hookCalls atomic.Int32
 	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		hookCalls.Add(1)
-		var body webhookRequest
+		var body auth.WebhookRequest
 		json.NewDecoder(r.Body).Decode(&body)
 		if body.StoreID != "hooked" {
 			http.Error(w, "no", http.StatusForbidden)
@@ -109,9 +39,9 @@ func TestAuthJWTEndToEnd(t *testing.T) {
 		"--auth-webhook", hook.URL, "--auth-webhook-timeout", "1s", "--forward-headers", "authorization")
 	client := syncv1connect.NewSyncServiceClient(h2cClient(), srv.url, connect.WithGRPC())
 	exp := time.Now().Add(time.Hour).Unix()
-	good := signJWT(t, jwt.SigningMethodHS256, []byte(testJWTSecret), jwt.MapClaims{"stores": []string{"auth"}, "exp": exp})
-	expired := signJWT(t, jwt.SigningMethodHS256, []byte(testJWTSecret), jwt.MapClaims{"storeId": "auth", "exp": time.Now().Add(-time.Hour).Unix()})
-	other := signJWT(t, jwt.SigningMethodHS256, []byte(testJWTSecret), jwt.MapClaims{"storeId": "elsewhere", "exp": exp})
+	good := jwttest.Sign(t, jwt.SigningMethodHS256, []byte(testJWTSecret), jwt.MapClaims{"stores": []string{"auth"}, "exp": exp})
+	expired := jwttest.Sign(t, jwt.SigningMethodHS256, []byte(testJWTSecret), jwt.MapClaims{"storeId": "auth", "exp": time.Now().Add(-time.Hour).Unix()})
+	other := jwttest.Sign(t, jwt.SigningMethodHS256, []byte(testJWTSecret), jwt.MapClaims{"storeId": "elsewhere", "exp": exp})
 	for _, tt := range []struct {
 		name, store, bearer string
 		wantCode            connect.Code
@@ -197,7 +127,7 @@ func TestAuthFlags(t *testing.T) {
 		}
 	}
 	cfg, err := parseServeFlags(nil, io.Discard)
-	if err != nil || cfg.jwtSecret != "env-jwt-secret" || cfg.webhookURL == "" || cfg.webhookWait != defaultWebhookTimeout {
+	if err != nil || cfg.jwtSecret != "env-jwt-secret" || cfg.webhookURL == "" || cfg.webhookWait != auth.DefaultWebhookTimeout {
 		t.Fatalf("from the environment: %+v, %v", cfg, err)
 	}
 	for _, args := range [][]string{
@@ -209,5 +139,55 @@ func TestAuthFlags(t *testing.T) {
 		if _, err := parseServeFlags(args, io.Discard); !errors.As(err, new(usageError)) {
 			t.Fatalf("%v: err = %v, want a usage error", args, err)
 		}
+	}
+}
+
+// TestAuthJWKSEndToEnd runs the binary with --auth-jwks at a URL and connects with tokens over
+// the Connect protocol and LiveStore's HTTP transport.
+func TestAuthJWKSEndToEnd(t *testing.T) {
+	keys := jwttest.NewKeys(t)
+	jwks := jwttest.NewServer(t, jwttest.JWKS(t, keys["ec"]))
+	srv := startServer(t, t.TempDir(), "--auth-jwks", jwks.URL, "--auth-jwt-audience", "livestore")
+	exp := time.Now().Add(time.Hour).Unix()
+	good := keys["ec"].Sign(t, "ec-1", jwt.MapClaims{"storeId": "jwks", "exp": exp, "aud": "livestore"})
+	tests := []struct {
+		name, token, wantMsg string
+	}{
+		{"right token", good, ""},
+		{"expired", keys["ec"].Sign(t, "ec-1", jwt.MapClaims{"storeId": "jwks", "exp": time.Now().Add(-time.Hour).Unix(), "aud": "livestore"}), "expired"},
+		{"other store", keys["ec"].Sign(t, "ec-1", jwt.MapClaims{"storeId": "elsewhere", "exp": exp, "aud": "livestore"}), "does not allow store"},
+		{"wrong key", keys["other-ec"].Sign(t, "ec-1", jwt.MapClaims{"storeId": "jwks", "exp": exp, "aud": "livestore"}), "wrong signature"},
+		{"no audience", keys["ec"].Sign(t, "ec-1", jwt.MapClaims{"storeId": "jwks", "exp": exp}), "another audience"},
+	}
+	client := syncv1connect.NewSyncServiceClient(h2cClient(), srv.url)
+	for _, tt := range tests {
+		t.Run("connect/"+tt.name, func(t *testing.T) {
+			req := connect.NewRequest(&syncv1.PingRequest{StoreId: "jwks"})
+			req.Header().Set("Authorization", "Bearer "+tt.token)
+			_, err := client.Ping(context.Background(), req)
+			switch {
+			case tt.wantMsg == "" && err != nil:
+				t.Fatalf("refused: %v", err)
+			case tt.wantMsg != "" && (connect.CodeOf(err) != connect.CodeUnauthenticated || !strings.Contains(err.Error(), tt.wantMsg)):
+				t.Fatalf("err = %v, want Unauthenticated containing %q", err, tt.wantMsg)
+			}
+		})
+		t.Run("http/"+tt.name, func(t *testing.T) {
+			payload, _ := json.Marshal(map[string]string{"authToken": tt.token})
+			body := `{"_tag":"Request","id":"0","tag":"SyncHttpRpc.Ping","payload":{"storeId":"jwks"},"headers":[]}`
+			target := srv.url + "/?storeId=jwks&transport=http&payload=" + url.QueryEscape(url.QueryEscape(string(payload)))
+			res, err := http.Post(target, "application/json", strings.NewReader(body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			answer, _ := io.ReadAll(res.Body)
+			res.Body.Close()
+			switch {
+			case tt.wantMsg == "" && (res.StatusCode != http.StatusOK || !strings.Contains(string(answer), "Pong")):
+				t.Fatalf("refused: %d %s", res.StatusCode, answer)
+			case tt.wantMsg != "" && (res.StatusCode != http.StatusBadRequest || !strings.Contains(string(answer), tt.wantMsg)):
+				t.Fatalf("answer %d %s, want 400 containing %q", res.StatusCode, answer, tt.wantMsg)
+			}
+		})
 	}
 }
