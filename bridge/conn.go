@@ -82,7 +82,7 @@ func newConn(b *Bridge, ws *websocket.Conn, sr syncRequest, h http.Header) *wsCo
 }
 
 // Held returns the bytes queued for the socket or being written to it (budget.Member).
-func (c *wsConn) Held() int64 { return c.out.bytes.Load() }
+func (c *wsConn) Held() int64 { return c.out.bytes.Held() }
 
 // Evict closes the socket because the server's budget for slow readers is exhausted and this
 // socket holds the most of it, dropping its queued frames at once (budget.Member).

@@ -1,10 +1,6 @@
 package bridge
 
-import (
-	"sync/atomic"
-
-	"github.com/livestore-sync/livestore-sync/service/budget"
-)
+import "github.com/livestore-sync/livestore-sync/service/budget"
 
 // outQueue is the bounded queue of frames waiting for a socket's writer goroutine. Pushing never
 // blocks: a frame that does not fit is refused, and the caller closes the socket, so a client
@@ -14,9 +10,8 @@ import (
 // clients (Options.OutgoingBudget) from when a frame is queued until it has been written.
 type outQueue struct {
 	frames   chan []byte
-	bytes    atomic.Int64 // queued and being written
+	bytes    *budget.Account // queued and being written
 	maxBytes int64
-	budget   *budget.Budget
 	// space receives a signal whenever the writer has written a frame (readers waiting for room
 	// wait on it).
 	space chan struct{}
@@ -32,19 +27,17 @@ const (
 )
 
 func newOutQueue(maxFrames, maxBytes int, b *budget.Budget) *outQueue {
-	return &outQueue{frames: make(chan []byte, maxFrames), maxBytes: int64(maxBytes), budget: b, space: make(chan struct{}, 1)}
+	return &outQueue{frames: make(chan []byte, maxFrames), bytes: budget.NewAccount(b, int64(maxBytes)), maxBytes: int64(maxBytes), space: make(chan struct{}, 1)}
 }
 
 // push queues frame for the member self (the socket, which the budget may evict). A single frame
 // larger than the socket's byte bound is accepted when nothing else is queued.
 func (q *outQueue) push(self budget.Member, frame []byte) pushResult {
 	n := int64(len(frame))
-	if total := q.bytes.Add(n); total > q.maxBytes && total != n {
-		q.bytes.Add(-n)
+	switch q.bytes.Take(self, n) {
+	case budget.OverAccount:
 		return queueFull
-	}
-	if !q.budget.Reserve(self, n) {
-		q.bytes.Add(-n)
+	case budget.OverBudget:
 		return budgetRefuse
 	}
 	select {
@@ -65,10 +58,7 @@ func (q *outQueue) written(frame []byte) {
 	}
 }
 
-func (q *outQueue) release(n int64) {
-	q.bytes.Add(-n)
-	q.budget.Release(n)
-}
+func (q *outQueue) release(n int64) { q.bytes.Give(n) }
 
 // drop discards every queued frame, giving back its bytes. Frames pushed concurrently may stay.
 func (q *outQueue) drop() {
@@ -86,5 +76,5 @@ func (q *outQueue) drop() {
 // of its bounds: the read loop reads the client's next frame only then, so that a client that
 // sends faster than it reads is slowed down rather than cut off.
 func (q *outQueue) belowHalf(pending int) bool {
-	return len(q.frames)+pending < max(cap(q.frames)/2, 1) && q.bytes.Load() < q.maxBytes/2
+	return len(q.frames)+pending < max(cap(q.frames)/2, 1) && q.bytes.Held() < q.maxBytes/2
 }

@@ -72,30 +72,32 @@ func (c *wsConn) startRequest(m clientMessage) {
 
 	ctx, span := c.b.tr.startRPC(c.ctx, m, transportWS, false)
 	c.mu.Lock()
-	if c.draining {
-		c.mu.Unlock()
-		endRPC(span, true, nil, closeShutdown.reason)
-		c.send(appendExit(nil, call.id, exitShuttingDown()))
-		return
-	}
-	if _, dup := c.requests[call.id]; dup {
-		c.mu.Unlock()
-		msg := fmt.Sprintf("request id %s is already in use by a running request", call.id)
-		endRPC(span, true, nil, msg)
-		c.send(appendExit(nil, call.id, exitDie(defect{Message: msg})))
-		return
-	}
-	for max := c.b.opts.MaxRequestsPerSocket; len(c.requests) >= max; {
-		if call.push == nil {
+	for max := c.b.opts.MaxRequestsPerSocket; ; {
+		refuse := func(msg string, e exit) {
 			c.mu.Unlock()
-			msg := fmt.Sprintf("too many concurrent requests on this socket (limit %d)", max)
 			endRPC(span, true, nil, msg)
-			c.send(appendExit(nil, call.id, exitFail(appendUnknownError(nil, msg))))
+			c.send(appendExit(nil, call.id, e))
+		}
+		if c.draining {
+			refuse(closeShutdown.reason, exitShuttingDown())
+			return
+		}
+		if _, dup := c.requests[call.id]; dup {
+			msg := fmt.Sprintf("request id %s is already in use by a running request", call.id)
+			refuse(msg, exitDie(defect{Message: msg}))
+			return
+		}
+		if len(c.requests) < max {
+			break
+		}
+		if call.push == nil {
+			msg := fmt.Sprintf("too many concurrent requests on this socket (limit %d)", max)
+			refuse(msg, exitFail(appendUnknownError(nil, msg)))
 			return
 		}
 		// A client pipelining pushes is slowed down, not refused: the read loop waits here for a
 		// running request to end (pushes end without the client's help, so this cannot wait for
-		// a frame it has not read yet).
+		// a frame it has not read yet), then checks again.
 		ended := c.requestEnded
 		c.mu.Unlock()
 		select {
@@ -105,13 +107,6 @@ func (c *wsConn) startRequest(m clientMessage) {
 			return
 		}
 		c.mu.Lock()
-		if _, dup := c.requests[call.id]; dup {
-			c.mu.Unlock()
-			msg := fmt.Sprintf("request id %s is already in use by a running request", call.id)
-			endRPC(span, true, nil, msg)
-			c.send(appendExit(nil, call.id, exitDie(defect{Message: msg})))
-			return
-		}
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	r := &request{id: call.id, ctx: ctx, cancel: cancel, span: span, acks: make(chan struct{}, 1), pull: call.pull != nil}

@@ -4,7 +4,6 @@ import (
 	"container/list"
 	"context"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	syncv1 "github.com/livestore-sync/livestore-sync/gen/livestore/sync/v1"
@@ -63,10 +62,9 @@ type page struct {
 // in deliveries and in bytes; its bytes also count against the service's outgoing budget, of
 // which it is a member (budget.Member) until the pull ends.
 type subscription struct {
-	maxLen   int
-	maxBytes int64
-	budget   *budget.Budget
-	held     atomic.Int64 // bytes of the queued deliveries
+	maxLen int
+	budget *budget.Budget
+	bytes  *budget.Account // of the queued deliveries
 	// wake receives a signal when a delivery is queued or the subscription ends.
 	wake chan struct{}
 
@@ -82,7 +80,7 @@ type subscription struct {
 // subscribe registers a live pull with a queue of at most queueLen pushes and maxBytes bytes.
 // The caller holds the lock.
 func (st *store) subscribe(queueLen int, maxBytes int64, b *budget.Budget) *subscription {
-	sub := &subscription{maxLen: queueLen, maxBytes: maxBytes, budget: b, wake: make(chan struct{}, 1)}
+	sub := &subscription{maxLen: queueLen, budget: b, bytes: budget.NewAccount(b, maxBytes), wake: make(chan struct{}, 1)}
 	st.subs[sub] = struct{}{}
 	b.Join(sub)
 	return sub
@@ -99,7 +97,7 @@ func (st *store) unsubscribe(sub *subscription) {
 }
 
 // Held returns the bytes of the deliveries the subscription holds (budget.Member).
-func (sub *subscription) Held() int64 { return sub.held.Load() }
+func (sub *subscription) Held() int64 { return sub.bytes.Held() }
 
 // Evict ends the subscription because the outgoing budget is exhausted and it holds the most of
 // it: its pull ends with ErrLivePullBehind, and its queue is dropped at once (budget.Member). It
@@ -133,13 +131,8 @@ func (sub *subscription) signal() {
 // budget, when this subscription holds the most of it; or when it has ended.
 func (sub *subscription) offer(d delivery) bool {
 	n := d.bytes
-	if held := sub.held.Add(n); held > sub.maxBytes && held != n {
-		sub.held.Add(-n)
-		return false
-	}
 	// Not under sub.mu: the budget may call Held and Evict of any member.
-	if !sub.budget.Reserve(sub, n) {
-		sub.held.Add(-n)
+	if sub.bytes.Take(sub, n) != budget.Taken {
 		return false
 	}
 	sub.mu.Lock()
@@ -185,10 +178,7 @@ func (sub *subscription) next(ctx context.Context) (delivery, error) {
 }
 
 // release gives back the bytes of a delivery taken from the queue.
-func (sub *subscription) release(n int64) {
-	sub.held.Add(-n)
-	sub.budget.Release(n)
-}
+func (sub *subscription) release(n int64) { sub.bytes.Give(n) }
 
 // publish hands a delivery to every subscription without waiting: a subscription that cannot
 // take it (queue full, or evicted by the budget) is ended with ErrLivePullBehind. The caller

@@ -151,3 +151,38 @@ func TestEvictsUntilItFits(t *testing.T) {
 		t.Fatalf("evicted: %v %v %v", first.evicted.Load(), second.evicted.Load(), third.evicted.Load())
 	}
 }
+
+// accountMember is a Member holding what its Account holds.
+type accountMember struct{ a *Account }
+
+func (m accountMember) Held() int64 { return m.a.Held() }
+func (m accountMember) Evict()      { m.a.Give(m.a.Held()) }
+
+func TestAccountTake(t *testing.T) {
+	b := New(100)
+	a := NewAccount(b, 40)
+	self := accountMember{a}
+	b.Join(self)
+	for _, tt := range []struct {
+		n    int64
+		want TakeResult
+	}{
+		{30, Taken},
+		{20, OverAccount}, // 50 > 40
+		{10, Taken},       // exactly 40
+	} {
+		if got := a.Take(self, tt.n); got != tt.want {
+			t.Fatalf("Take(%d) = %v, want %v", tt.n, got, tt.want)
+		}
+	}
+	a.Give(40)
+	if got := a.Take(self, 500); got != OverBudget { // alone in the account, but over the budget
+		t.Fatalf("Take(500) = %v, want OverBudget", got)
+	}
+	if got := a.Take(self, 90); got != Taken { // larger than the account, alone in it
+		t.Fatalf("Take(90) = %v, want Taken", got)
+	}
+	if a.Held() != 90 || b.Used() != 90 {
+		t.Fatalf("held %d, used %d", a.Held(), b.Used())
+	}
+}
