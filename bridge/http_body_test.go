@@ -12,7 +12,8 @@ import (
 
 // TestHTTPBadBodiesOverTCP sends HTTP transport requests by hand on a TCP connection, closes
 // its sending side (FIN) after the body, or after the part of it that was sent, and reads the
-// answer: a body cut short is answered 400 with a Defect saying so, never 200 without a body;
+// answer: a body announced over HTTPBodyLimit is answered 413 at once, without waiting for it;
+// a body cut short is answered 400 with a Defect saying so, never 200 without a body;
 // an empty body or one that is not JSON is answered like the reference does
 // (testdata/http/http-raw-edge-cases.jsonl): 200 with a SyntaxError Defect.
 func TestHTTPBadBodiesOverTCP(t *testing.T) {
@@ -20,9 +21,18 @@ func TestHTTPBadBodiesOverTCP(t *testing.T) {
 	tests := []struct {
 		name    string
 		request string
-		status  int
-		body    string
+		// open keeps the sending side open: the answer must come without the rest of the body.
+		open   bool
+		status int
+		body   string
 	}{
+		{
+			name:    "Content-Length 40 MiB, over the limit, nothing sent",
+			request: "Content-Length: 41943040\r\n\r\n",
+			open:    true,
+			status:  http.StatusRequestEntityTooLarge,
+			body:    `[{"_tag":"Defect","defect":"request body exceeds the limit of 4194304 bytes (HTTPBodyLimit)"}]`,
+		},
 		{
 			name:    "Content-Length 300, 100 bytes sent",
 			request: "Content-Length: 300\r\n\r\n" + strings.Repeat(" ", 100-len(ping)) + ping,
@@ -73,8 +83,10 @@ func TestHTTPBadBodiesOverTCP(t *testing.T) {
 			if _, err := io.WriteString(conn, req); err != nil {
 				t.Fatal(err)
 			}
-			if err := conn.(*net.TCPConn).CloseWrite(); err != nil {
-				t.Fatal(err)
+			if !tt.open {
+				if err := conn.(*net.TCPConn).CloseWrite(); err != nil {
+					t.Fatal(err)
+				}
 			}
 			res, err := http.ReadResponse(bufio.NewReader(conn), nil)
 			if err != nil {

@@ -134,25 +134,3 @@ func TestHTTPSlowBody(t *testing.T) {
 		t.Fatalf("ping after the body: %d %s", resp.StatusCode, got)
 	}
 }
-
-// TestHTTPBodyRefusedFromHeaders: a body whose Content-Length is over HTTPBodyLimit is answered
-// 413 from the headers alone, without the server waiting for (or reading) the body.
-func TestHTTPBodyRefusedFromHeaders(t *testing.T) {
-	b := New(newFakeService(), Options{Logger: quietLogger})
-	srv := httptest.NewServer(b)
-	defer srv.Close()
-	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	fmt.Fprintf(conn, "POST /?storeId=s&transport=http HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n", 40<<20)
-	res, err := http.ReadResponse(bufio.NewReader(conn), nil)
-	if err != nil {
-		t.Fatalf("no answer before the body: %v", err)
-	}
-	answer, _ := io.ReadAll(res.Body)
-	if res.StatusCode != http.StatusRequestEntityTooLarge || !strings.Contains(string(answer), "exceeds the limit of 4194304 bytes") {
-		t.Fatalf("%d %s", res.StatusCode, answer)
-	}
-}
