@@ -5,6 +5,7 @@
 GO          ?= go
 BUF_VERSION := v1.75.0
 BUF         := $(GO) run github.com/bufbuild/buf/cmd/buf@$(BUF_VERSION)
+STATICCHECK := $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
 BIN         := bin/livestore-sync
 ADDR        ?= localhost:8787
 DATA_DIR    ?= ./data
@@ -66,11 +67,14 @@ e2e/node_modules/.installed: e2e/package.json e2e/package-lock.json
 	cd e2e && npm ci --no-audit --no-fund
 	touch $@
 
-## lint: buf lint and format, go vet, gofmt
+## lint: buf lint and format, go mod tidy, go vet, staticcheck, gofmt
 lint:
 	$(BUF) lint
 	$(BUF) format --diff --exit-code
+	$(GO) mod tidy -diff
 	$(GO) vet ./...
+	$(GO) vet -tags realservice ./bridge/
+	$(STATICCHECK) ./...
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './e2e/*')); \
 	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 

@@ -97,8 +97,8 @@ func checkAttrs(t *testing.T, span sdktrace.ReadOnlySpan, want map[attribute.Key
 	t.Helper()
 	for k, v := range want {
 		got, ok := spanAttr(span, k)
-		if !ok || got.Emit() != v {
-			t.Errorf("%s: attribute %s = %q (set: %t), want %q", span.Name(), k, got.Emit(), ok, v)
+		if !ok || got.String() != v {
+			t.Errorf("%s: attribute %s = %q (set: %t), want %q", span.Name(), k, got.String(), ok, v)
 		}
 	}
 }

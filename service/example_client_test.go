@@ -54,11 +54,10 @@ func ExampleNewHandler() {
 	if err := push(1, `{"id":"t1","text":"Buy milk"}`); err != nil {
 		panic(err)
 	}
-	for live.Receive() {
+	if live.Receive() {
 		for _, e := range live.Msg().GetBatch() {
 			fmt.Println("live:", e.GetEvent().GetSeqNum(), e.GetEvent().GetArgs())
 		}
-		break
 	}
 	// Pushing on a stale head fails with the typed error LiveStore clients get too.
 	err = push(1, `{"id":"t2","text":"Walk the dog"}`)

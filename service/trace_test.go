@@ -71,7 +71,7 @@ func TestSpanAttributes(t *testing.T) {
 			ended := rec.Ended()
 			got := map[attribute.Key]string{}
 			for _, kv := range ended[len(ended)-1].Attributes() {
-				got[kv.Key] = kv.Value.Emit()
+				got[kv.Key] = kv.Value.String()
 			}
 			for k, v := range tt.want {
 				if got[k] != v {

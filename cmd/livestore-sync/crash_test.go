@@ -216,7 +216,7 @@ func TestKill9UnderLoad(t *testing.T) {
 	// The pushers can go on from the head after the last restart.
 	client := syncv1connect.NewSyncServiceClient(h2cClient(), srv.url, connect.WithGRPC())
 	for _, st := range stores {
-		b := &killBatch{key: st.id + "-final", events: killEvents(st.id+"-final", st.head, 3, 10, rand.New(rand.NewPCG(seed, 1)))}
+		b := &killBatch{key: st.id + "-final", state: batchPending, events: killEvents(st.id+"-final", st.head, 3, 10, rand.New(rand.NewPCG(seed, 1)))}
 		st.add(b)
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		_, err := client.Push(ctx, connect.NewRequest(&syncv1.PushRequest{StoreId: st.id, Batch: b.events}))
@@ -247,7 +247,7 @@ func (p *killPusher) run(t *testing.T, killing *atomic.Bool, inFlight *atomic.In
 	for !killing.Load() {
 		key := fmt.Sprintf("%s-%d", p.name, p.n)
 		p.n++
-		b := &killBatch{key: key, events: killEvents(key, p.head, 1+p.rng.IntN(50), 300, p.rng)}
+		b := &killBatch{key: key, state: batchPending, events: killEvents(key, p.head, 1+p.rng.IntN(50), 300, p.rng)}
 		p.store.add(b)
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		inFlight.Add(1)
