@@ -12,8 +12,9 @@ import (
 	"github.com/livestore-sync/livestore-sync/service/storage"
 )
 
-// ErrStoreNotFound is returned by the admin operations for a store that does not exist.
-var ErrStoreNotFound = errors.New("store not found")
+// ErrStoreNotFound is returned by the admin operations for a store that does not exist. It is
+// the storage engines' error (storage.ErrStoreNotFound): one error, whichever layer reports it.
+var ErrStoreNotFound = storage.ErrStoreNotFound
 
 // ErrStoreDeleted ends the live pulls of a store that an operator deleted.
 var ErrStoreDeleted = errors.New("store was deleted")
@@ -148,7 +149,7 @@ func (s *Service) lockStore(ctx context.Context, storeID string) (st *store, rel
 // The caller holds the store's lock.
 func (s *Service) loadExisting(st *store) error {
 	err := s.load(st, false)
-	if errors.Is(err, storage.ErrStoreNotFound) {
+	if errors.Is(err, ErrStoreNotFound) {
 		return ErrStoreNotFound
 	}
 	return err
