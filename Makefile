@@ -9,11 +9,13 @@ STATICCHECK := $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
 BIN         := bin/livestore-sync
 ADDR        ?= localhost:8787
 DATA_DIR    ?= ./data
-# FUZZTIME is how long `make fuzz` runs each fuzz target. FUZZMINIMIZETIME bounds the minimizing of
-# each new input: 0 spends the few seconds on fuzzing; raise it (e.g. 60s) to minimize a crasher.
-# Each run first replays the target's seeds and the inputs earlier runs cached in GOCACHE; when
-# those take all of FUZZTIME, `go clean -fuzzcache` drops the cached ones.
-FUZZTIME         ?= 3s
+# FUZZTIME is how much `make fuzz` runs each fuzz target: a count of runs (Nx), not a duration,
+# because with a duration Go 1.26's fuzzing coordinator can fail a target that found nothing
+# ("context deadline exceeded" at the end, golang/go#75804). FUZZMINIMIZETIME bounds the minimizing
+# of each new input: 0 spends the runs on fuzzing; raise it (e.g. 60s) to minimize a crasher. Each
+# run first replays the target's seeds and the inputs earlier runs cached in GOCACHE
+# (`go clean -fuzzcache` drops the cached ones).
+FUZZTIME         ?= 5000x
 FUZZMINIMIZETIME ?= 0
 FUZZ              = $(GO) test -run '^$$' -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZETIME)
 
@@ -44,7 +46,7 @@ test-go:
 	$(GO) test -race -count=1 ./...
 	$(GO) test -race -count=1 -tags realservice -run 'WithRealService' ./bridge/
 
-## fuzz: every fuzz target for $(FUZZTIME), one after another (seeds in each package's testdata/fuzz/)
+## fuzz: every fuzz target for $(FUZZTIME) runs, one after another (seeds in each package's testdata/fuzz/)
 fuzz:
 	$(FUZZ) -fuzz '^FuzzDecodeClientMessage$$' ./bridge/
 	$(FUZZ) -fuzz '^FuzzMatchSyncRequest$$' ./bridge/
