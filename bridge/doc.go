@@ -15,6 +15,7 @@
 // only; the client polls) and answers with the JSON array of all its messages, gzipped when the
 // client allows it, within a body limit and a request timeout.
 //
-// The wire protocol is described in the project's PROTOCOL.md; every deliberate difference from
-// the reference server is documented where it is implemented.
+// The wire protocol is described in PROTOCOL.md in this directory (comments cite its sections,
+// "§5.3"); every deliberate difference from the reference server is documented there and where it
+// is implemented.
 package bridge
