@@ -1,0 +1,71 @@
+package bridge
+
+import (
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/coder/websocket"
+)
+
+// The WebSocket upgrade of a sync request with transport=ws (PROTOCOL §5.1).
+
+// serveWebSocket upgrades a sync request and serves the socket until it closes.
+func (b *Bridge) serveWebSocket(w http.ResponseWriter, r *http.Request, sr syncRequest) {
+	if !headerHasToken(r.Header, "Upgrade", "websocket") {
+		b.setCORS(w, r)
+		writeText(w, http.StatusUpgradeRequired, "text/plain;charset=UTF-8", upgradeExpected)
+		return
+	}
+	b.mu.Lock()
+	if b.stopping {
+		b.mu.Unlock()
+		writeText(w, http.StatusServiceUnavailable, "text/plain", shuttingDownText)
+		return
+	}
+	b.running.Add(1)
+	b.mu.Unlock()
+	defer b.running.Done()
+	if !b.wsLimit.acquire() {
+		b.refuseOverLimit(w, r, sr, b.wsLimit, "MaxWebSockets")
+		return
+	}
+	defer b.wsLimit.release()
+
+	patterns := append(slices.Clone(b.opts.OriginPatterns), b.opts.CORSOrigins...)
+	hw := &hijackRecorder{ResponseWriter: w}
+	ws, err := websocket.Accept(hw, r, &websocket.AcceptOptions{
+		InsecureSkipVerify: len(patterns) == 0,
+		OriginPatterns:     patterns,
+		CompressionMode:    websocket.CompressionDisabled,
+	})
+	if err != nil {
+		return // Accept has answered the request.
+	}
+	c := newConn(b, ws, sr, r.Header)
+	c.raw = hw.conn
+	b.mu.Lock()
+	b.conns[c] = struct{}{}
+	stopping := b.stopping
+	b.mu.Unlock()
+	if stopping { // Shutdown began during the upgrade
+		c.beginDrain(closeShutdown)
+	}
+	c.serve()
+	b.mu.Lock()
+	delete(b.conns, c)
+	b.mu.Unlock()
+}
+
+// headerHasToken reports whether a comma-separated header contains token, ignoring case
+// ("Upgrade: WebSocket" is upgraded by the reference too).
+func headerHasToken(h http.Header, name, token string) bool {
+	for _, v := range h.Values(name) {
+		for _, t := range strings.Split(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(t), token) {
+				return true
+			}
+		}
+	}
+	return false
+}
