@@ -65,7 +65,7 @@ func transcriptFiles(t *testing.T) []string {
 // It also checks that every pushed event, encoded again, is byte for byte the event as the client
 // sent it (args passed through untouched).
 func TestDecodeClientFramesGolden(t *testing.T) {
-	sr := syncRequest{StoreID: "store-from-url", Transport: transportWS}
+	sr := syncQuery{StoreID: "store-from-url", Transport: transportWS}
 	for _, path := range transcriptFiles(t) {
 		name := strings.TrimSuffix(filepath.Base(path), ".jsonl")
 		t.Run(name, func(t *testing.T) {
@@ -82,7 +82,7 @@ func TestDecodeClientFramesGolden(t *testing.T) {
 	}
 }
 
-func summarizeClientFrame(t *testing.T, sr syncRequest, text string) string {
+func summarizeClientFrame(t *testing.T, sr syncQuery, text string) string {
 	t.Helper()
 	m, d := decodeClientMessage([]byte(text))
 	if d != nil {

@@ -21,7 +21,7 @@ import (
 type wsConn struct {
 	b   *Bridge
 	ws  *websocket.Conn
-	sr  syncRequest // the socket's URL: store id and client payload
+	sr  syncQuery // the socket's URL: store id and client payload
 	log *slog.Logger
 
 	// ctx is the parent of every request's context; it is cancelled when the socket closes.
@@ -60,7 +60,7 @@ type wsConn struct {
 // newConn returns the connection of a socket whose upgrade request had the headers h; every
 // request on the socket carries them to the service (for its hooks), and the trace they name
 // (if any) is the parent of requests that name none themselves.
-func newConn(b *Bridge, ws *websocket.Conn, sr syncRequest, h http.Header) *wsConn {
+func newConn(b *Bridge, ws *websocket.Conn, sr syncQuery, h http.Header) *wsConn {
 	base := service.WithRequestInfo(context.Background(), service.RequestInfo{Transport: "ws", Headers: h.Clone()})
 	base = b.tr.headerContext(base, h)
 	ctx, cancel := context.WithCancel(base)

@@ -16,7 +16,7 @@ import (
 // payload validator may trust cookies, which browsers attach whatever page sends the request).
 // A request without an Origin header (not sent by a browser page), or from the server's own
 // origin, is always accepted.
-func (b *Bridge) originAccepted(w http.ResponseWriter, r *http.Request, sr syncRequest) bool {
+func (b *Bridge) originAccepted(w http.ResponseWriter, r *http.Request, sr syncQuery) bool {
 	if b.originAllowed(r) {
 		return true
 	}

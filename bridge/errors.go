@@ -26,29 +26,29 @@ var (
 	closeInvalidUTF8    = closeRequest{websocket.StatusInvalidFramePayloadData, "frame is not valid UTF-8"}
 )
 
-// exitForError maps an error of the service to the Exit that ends a WebSocket request, or to a
+// exitOrCloseFor maps an error of the service to the Exit that ends a WebSocket request, or to a
 // close of the whole socket:
 //
 //   - service.ErrLivePullBehind: close 1013, so the client reconnects and pulls from where it is;
 //   - service.ErrClosed: close 1012 (service restart);
-//   - anything else: the Exit of errorExit.
-func exitForError(err error) (exit, *closeRequest) {
+//   - anything else: the Exit of failureExit.
+func exitOrCloseFor(err error) (exit, *closeRequest) {
 	switch {
 	case errors.Is(err, service.ErrLivePullBehind):
 		return nil, &closeLivePullBehind
 	case errors.Is(err, service.ErrClosed):
 		return nil, &closeServiceClosed
 	}
-	return errorExit(err), nil
+	return failureExit(err), nil
 }
 
-// errorExit maps an error of the service to the failed Exit that ends its request, for every
+// failureExit maps an error of the service to the failed Exit that ends its request, for every
 // transport:
 //
 //   - *service.ServerAheadError, *service.BackendIDMismatchError: their typed LiveStore errors;
 //   - anything else (InvalidBatchError, InvalidRequestError, StorageError, ErrClosed, …): an
 //     UnknownError with the error's message, which every LiveStore RPC declares.
-func errorExit(err error) exit {
+func failureExit(err error) exit {
 	var ahead *service.ServerAheadError
 	var mismatch *service.BackendIDMismatchError
 	switch {

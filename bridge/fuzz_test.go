@@ -215,10 +215,10 @@ func FuzzDecodeClientMessage(f *testing.F) {
 		}
 		for _, g := range []struct {
 			rpcGroup
-			sr syncRequest
+			sr syncQuery
 		}{
-			{wsRPCs, syncRequest{StoreID: storeID, Transport: transportWS}},
-			{httpRPCs, syncRequest{StoreID: storeID, Transport: transportHTTP, Payload: json.RawMessage(`{"authToken":"from-url"}`)}},
+			{wsRPCs, syncQuery{StoreID: storeID, Transport: transportWS}},
+			{httpRPCs, syncQuery{StoreID: storeID, Transport: transportHTTP, Payload: json.RawMessage(`{"authToken":"from-url"}`)}},
 		} {
 			call, reply, reason := decodeRequest(m, g.sr, g.rpcGroup)
 			if reply != nil {

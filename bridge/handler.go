@@ -90,7 +90,7 @@ func (b *Bridge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // payloadAccepted runs the service's payload validator for a sync request, once per WebSocket
 // (before the upgrade) and once per HTTP request. A rejection is answered 400 with the
 // validator's message, as the original answers a failed validatePayload.
-func (b *Bridge) payloadAccepted(w http.ResponseWriter, r *http.Request, sr syncRequest) bool {
+func (b *Bridge) payloadAccepted(w http.ResponseWriter, r *http.Request, sr syncQuery) bool {
 	info := service.RequestInfo{Transport: string(sr.Transport), Headers: r.Header}
 	ctx := b.tr.headerContext(r.Context(), r.Header) // a validator that calls out continues the caller's trace
 	err := b.svc.ValidatePayload(ctx, sr.StoreID, clientPayloadValue(nil, sr.Payload), info)

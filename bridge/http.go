@@ -52,7 +52,7 @@ type httpResult struct {
 }
 
 // serveHTTPTransport serves a sync request with transport=http.
-func (b *Bridge) serveHTTPTransport(w http.ResponseWriter, r *http.Request, sr syncRequest) {
+func (b *Bridge) serveHTTPTransport(w http.ResponseWriter, r *http.Request, sr syncQuery) {
 	if !b.beginHTTP() {
 		b.refuseShuttingDown(w, r)
 		return
@@ -79,7 +79,7 @@ func (b *Bridge) serveHTTPTransport(w http.ResponseWriter, r *http.Request, sr s
 }
 
 // handleHTTP reads the body of an HTTP transport request and runs it.
-func (b *Bridge) handleHTTP(w http.ResponseWriter, r *http.Request, sr syncRequest) httpResult {
+func (b *Bridge) handleHTTP(w http.ResponseWriter, r *http.Request, sr syncQuery) httpResult {
 	// A client may take RequestTimeout to send its body, so that a slow one cannot hold a place
 	// under MaxHTTPRequests for long. The deadline is lifted once the body is in, as the server
 	// watches the connection for a client that goes away while the service works.
@@ -147,7 +147,7 @@ func (b *Bridge) bodyFailure(r *http.Request, err error) httpResult {
 
 // runHTTPMessage answers one client message received over HTTP. reqCtx is the request's own
 // context (without the timeout), to tell a timeout from a client that went away.
-func (b *Bridge) runHTTPMessage(ctx, reqCtx context.Context, body []byte, sr syncRequest) httpResult {
+func (b *Bridge) runHTTPMessage(ctx, reqCtx context.Context, body []byte, sr syncQuery) httpResult {
 	res := httpResult{status: http.StatusOK}
 	if !utf8.Valid(body) {
 		res.status = http.StatusBadRequest
@@ -231,7 +231,7 @@ func (b *Bridge) runHTTPMessage(ctx, reqCtx context.Context, body []byte, sr syn
 		e = exitFail(appendUnknownError(nil, errRequestTimedOut))
 	default:
 		res.failure = err.Error()
-		e = errorExit(err)
+		e = failureExit(err)
 	}
 	res.msgs = append(res.msgs, appendExit(nil, call.id, e))
 	return res

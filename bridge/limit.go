@@ -45,7 +45,7 @@ func (l *connLimit) release() {
 
 // refuseOverLimit answers a sync request that found no place under the limit of its transport
 // (field names the Options field): 503 with Retry-After, and the reason in the transport's form.
-func (b *Bridge) refuseOverLimit(w http.ResponseWriter, r *http.Request, sr syncRequest, l *connLimit, field string) {
+func (b *Bridge) refuseOverLimit(w http.ResponseWriter, r *http.Request, sr syncQuery, l *connLimit, field string) {
 	msg := fmt.Sprintf("server busy: %d %s connections open, its limit (%s); retry later", l.max, sr.Transport, field)
 	b.opts.Metrics.ConnectionRefused(string(sr.Transport))
 	l.warn.Do(func() {

@@ -204,7 +204,7 @@ func TestExitForError(t *testing.T) {
 		{err: service.ErrClosed, close: &closeServiceClosed},
 	}
 	for _, tt := range tests {
-		e, cr := exitForError(tt.err)
+		e, cr := exitOrCloseFor(tt.err)
 		if string(e) != tt.exit || (cr == nil) != (tt.close == nil) || (cr != nil && *cr != *tt.close) {
 			t.Errorf("%v: got %s %v", tt.err, e, cr)
 		}

@@ -57,7 +57,7 @@ func (c *wsConn) handleFrame(data []byte) {
 }
 
 // decodeWsRequest decodes a Request message received on a WebSocket (see decodeRequest).
-func decodeWsRequest(m clientMessage, sr syncRequest) (rpcCall, []byte) {
+func decodeWsRequest(m clientMessage, sr syncQuery) (rpcCall, []byte) {
 	call, reply, _ := decodeRequest(m, sr, wsRPCs)
 	return call, reply
 }
@@ -214,11 +214,11 @@ func (c *wsConn) endRequest(r *request, err error, success exit) {
 		c.send(appendExit(nil, r.id, success))
 	case errors.Is(err, service.ErrClosed):
 		if !r.pull {
-			c.send(appendExit(nil, r.id, errorExit(err)))
+			c.send(appendExit(nil, r.id, failureExit(err)))
 		}
 		c.beginDrain(closeServiceClosed)
 	default:
-		e, cr := exitForError(err)
+		e, cr := exitOrCloseFor(err)
 		if cr != nil {
 			c.closeWith(*cr)
 			return

@@ -15,8 +15,8 @@ const (
 	transportHTTP transport = "http"
 )
 
-// syncRequest is what the query string of a sync request carries (PROTOCOL §1).
-type syncRequest struct {
+// syncQuery is what the query string of a sync request carries (PROTOCOL §1).
+type syncQuery struct {
 	// StoreID is the store the request is for; it may be empty. It is authoritative: the
 	// storeId inside RPC payloads is ignored.
 	StoreID string
@@ -34,20 +34,20 @@ type syncRequest struct {
 // query is parsed it is decoded once more. A payload whose second decoding fails but which is
 // JSON already is accepted too (a singly encoded payload containing "%"; the reference rejects
 // it). Pairs of the query that do not parse are skipped, as URLSearchParams is lenient too.
-func matchSyncRequest(rawQuery string) (syncRequest, bool) {
+func matchSyncRequest(rawQuery string) (syncQuery, bool) {
 	q, _ := url.ParseQuery(rawQuery)
 	storeIDs, transports, payloads := q["storeId"], q["transport"], q["payload"]
 	if len(storeIDs) != 1 || len(transports) != 1 || len(payloads) > 1 {
-		return syncRequest{}, false
+		return syncQuery{}, false
 	}
-	sr := syncRequest{StoreID: storeIDs[0], Transport: transport(transports[0])}
+	sr := syncQuery{StoreID: storeIDs[0], Transport: transport(transports[0])}
 	if sr.Transport != transportWS && sr.Transport != transportHTTP {
-		return syncRequest{}, false
+		return syncQuery{}, false
 	}
 	if len(payloads) == 1 {
 		p, ok := decodeURLPayload(payloads[0])
 		if !ok {
-			return syncRequest{}, false
+			return syncQuery{}, false
 		}
 		sr.Payload = p
 	}

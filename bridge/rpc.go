@@ -104,7 +104,7 @@ type rpcCall struct {
 // cannot run, reply is the message that answers it and reason says why, for the log (never
 // quoting the payload). The URL's store id is authoritative; the client payload is the body's,
 // else the URL's.
-func decodeRequest(m clientMessage, sr syncRequest, g rpcGroup) (call rpcCall, reply []byte, reason string) {
+func decodeRequest(m clientMessage, sr syncQuery, g rpcGroup) (call rpcCall, reply []byte, reason string) {
 	if m.RPC == "" || (m.RPC != g.pull && m.RPC != g.push && m.RPC != g.ping) {
 		return rpcCall{}, appendDefectMessage(nil, defect{Message: "Unknown request tag: " + m.RPC}), "unknown request tag " + logQuote(m.RPC)
 	}

@@ -11,7 +11,7 @@ import (
 // The WebSocket upgrade of a sync request with transport=ws (PROTOCOL §5.1).
 
 // serveWebSocket upgrades a sync request and serves the socket until it closes.
-func (b *Bridge) serveWebSocket(w http.ResponseWriter, r *http.Request, sr syncRequest) {
+func (b *Bridge) serveWebSocket(w http.ResponseWriter, r *http.Request, sr syncQuery) {
 	if !headerHasToken(r.Header, "Upgrade", "websocket") {
 		b.setCORS(w, r)
 		writeText(w, http.StatusUpgradeRequired, "text/plain;charset=UTF-8", upgradeExpected)

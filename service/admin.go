@@ -22,7 +22,7 @@ var ErrStoreDeleted = errors.New("store was deleted")
 // ListStores returns up to limit stores after the store id after, in the engine's order (pass ""
 // for the first page).
 func (s *Service) ListStores(ctx context.Context, after string, limit int) ([]storage.StoreSummary, error) {
-	if err := s.begin(); err != nil {
+	if err := s.track(); err != nil {
 		return nil, err
 	}
 	defer s.inflight.Done()
@@ -92,7 +92,7 @@ func (s *Service) DeleteStore(ctx context.Context, storeID string) error {
 // Backup writes a consistent copy of the whole database into dir, which must not exist, while
 // the service keeps serving. It returns the absolute path of the copy and its size in bytes.
 func (s *Service) Backup(ctx context.Context, dir string) (string, uint64, error) {
-	if err := s.begin(); err != nil {
+	if err := s.track(); err != nil {
 		return "", 0, err
 	}
 	defer s.inflight.Done()
@@ -129,7 +129,7 @@ func (s *Service) Backup(ctx context.Context, dir string) (string, uint64, error
 // lockStore registers an admin request for a valid store id and takes the store's lock. release
 // undoes both.
 func (s *Service) lockStore(ctx context.Context, storeID string) (st *store, release func(), err error) {
-	if err := s.begin(); err != nil {
+	if err := s.track(); err != nil {
 		return nil, nil, err
 	}
 	if err := s.checkStoreID(storeID); err != nil {

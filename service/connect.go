@@ -25,7 +25,7 @@ func NewHandler(svc *Service) *Handler { return &Handler{svc: svc} }
 
 // Push implements livestore.sync.v1.SyncService.Push.
 func (h *Handler) Push(ctx context.Context, req *connect.Request[syncv1.PushRequest]) (*connect.Response[syncv1.PushResponse], error) {
-	ctx, err := h.begin(ctx, req, req.Msg)
+	ctx, err := h.admit(ctx, req, req.Msg)
 	if err != nil {
 		return nil, err
 	}
@@ -37,7 +37,7 @@ func (h *Handler) Push(ctx context.Context, req *connect.Request[syncv1.PushRequ
 
 // Pull implements livestore.sync.v1.SyncService.Pull.
 func (h *Handler) Pull(ctx context.Context, req *connect.Request[syncv1.PullRequest], stream *connect.ServerStream[syncv1.PullResponse]) error {
-	ctx, err := h.begin(ctx, req, req.Msg)
+	ctx, err := h.admit(ctx, req, req.Msg)
 	if err != nil {
 		return err
 	}
@@ -46,7 +46,7 @@ func (h *Handler) Pull(ctx context.Context, req *connect.Request[syncv1.PullRequ
 
 // Ping implements livestore.sync.v1.SyncService.Ping.
 func (h *Handler) Ping(ctx context.Context, req *connect.Request[syncv1.PingRequest]) (*connect.Response[syncv1.PingResponse], error) {
-	ctx, err := h.begin(ctx, req, req.Msg)
+	ctx, err := h.admit(ctx, req, req.Msg)
 	if err != nil {
 		return nil, err
 	}
@@ -62,9 +62,9 @@ type payloadRequest interface {
 	GetPayload() *structpb.Value
 }
 
-// begin validates the call's payload and returns ctx carrying the call's protocol and headers
+// admit validates the call's payload and returns ctx carrying the call's protocol and headers
 // for the hooks.
-func (h *Handler) begin(ctx context.Context, req connect.AnyRequest, msg payloadRequest) (context.Context, error) {
+func (h *Handler) admit(ctx context.Context, req connect.AnyRequest, msg payloadRequest) (context.Context, error) {
 	info := RequestInfo{Transport: req.Peer().Protocol, Headers: req.Header()}
 	if err := h.svc.ValidatePayload(ctx, msg.GetStoreId(), msg.GetPayload(), info); err != nil {
 		return nil, ConnectError(err)

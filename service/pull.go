@@ -24,7 +24,7 @@ import (
 // A cursor whose backend id is set and is not the store's fails with *BackendIDMismatchError
 // before anything is sent.
 func (s *Service) Pull(ctx context.Context, req *syncv1.PullRequest, send func(*syncv1.PullResponse) error) (err error) {
-	if err := s.begin(); err != nil {
+	if err := s.track(); err != nil {
 		return err
 	}
 	defer s.inflight.Done()

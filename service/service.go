@@ -144,8 +144,8 @@ func (s *Service) Limits() Limits { return s.limits }
 // the transports to share.
 func (s *Service) OutgoingBudget() *budget.Budget { return s.budget }
 
-// begin registers a request; the caller must call s.inflight.Done when it ends.
-func (s *Service) begin() error {
+// track registers a request; the caller must call s.inflight.Done when it ends.
+func (s *Service) track() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -200,7 +200,7 @@ func (s *Service) releaseStore(st *store) {
 // batch whose events are all stored already, identical in every field, is acknowledged without
 // being stored again; one that repeats stored events and then continues the log stores the rest.
 func (s *Service) Push(ctx context.Context, req *syncv1.PushRequest) (err error) {
-	if err := s.begin(); err != nil {
+	if err := s.track(); err != nil {
 		return err
 	}
 	defer s.inflight.Done()
@@ -377,7 +377,7 @@ func (s *Service) load(st *store, create bool) error {
 
 // Ping answers at once: nil, unless the service is shutting down or the store id is invalid.
 func (s *Service) Ping(ctx context.Context, req *syncv1.PingRequest) error {
-	if err := s.begin(); err != nil {
+	if err := s.track(); err != nil {
 		return err
 	}
 	defer s.inflight.Done()

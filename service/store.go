@@ -19,29 +19,29 @@ type store struct {
 	// while none does; both are guarded by Service.mu.
 	refs     int
 	idleElem *list.Element
-	// sem is the store's lock, a channel so that waiting for it can be cancelled. It guards all
-	// fields below.
-	sem    chan struct{}
+	// token is the store's lock: holding the lock is holding the channel's one token (a channel,
+	// so that waiting for the lock can be cancelled). It guards all fields below.
+	token  chan struct{}
 	loaded bool
 	info   storage.StoreInfo
 	subs   map[*subscription]struct{}
 }
 
 func newStore(id string) *store {
-	return &store{id: id, sem: make(chan struct{}, 1), subs: make(map[*subscription]struct{})}
+	return &store{id: id, token: make(chan struct{}, 1), subs: make(map[*subscription]struct{})}
 }
 
 // lock takes the store's lock, or returns ctx's error when ctx ends first.
 func (st *store) lock(ctx context.Context) error {
 	select {
-	case st.sem <- struct{}{}:
+	case st.token <- struct{}{}:
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
 	}
 }
 
-func (st *store) unlock() { <-st.sem }
+func (st *store) unlock() { <-st.token }
 
 // A delivery is what live pulls receive of one push: its pages, shared by every subscription
 // and never modified, their size, and when it was stored.
@@ -89,9 +89,9 @@ func (st *store) subscribe(queueLen int, maxBytes int64, b *budget.Budget) *subs
 // unsubscribe removes a subscription, if the store has not ended it already, and gives back the
 // bytes of what it still had queued. The caller must not hold the lock.
 func (st *store) unsubscribe(sub *subscription) {
-	st.sem <- struct{}{}
+	st.token <- struct{}{}
 	delete(st.subs, sub)
-	<-st.sem
+	<-st.token
 	sub.budget.Leave(sub)
 	sub.finish(ErrClosed)
 }
@@ -200,9 +200,9 @@ func (st *store) end(sub *subscription, err error) {
 
 // closeSubscriptions ends every subscription with err.
 func (st *store) closeSubscriptions(err error) {
-	st.sem <- struct{}{}
+	st.token <- struct{}{}
 	for sub := range st.subs {
 		st.end(sub, err)
 	}
-	<-st.sem
+	<-st.token
 }
