@@ -41,10 +41,9 @@ run: build
 ## test: everything CI checks: lint, generated code up to date, Go tests (race detector), fuzz targets, Node compatibility tests
 test: lint check-generated test-go fuzz test-e2e
 
-## test-go: the Go tests, with the race detector (and the bridge over the real service and Pebble)
+## test-go: the Go tests, with the race detector
 test-go:
 	$(GO) test -race -count=1 ./...
-	$(GO) test -race -count=1 -tags realservice -run 'WithRealService' ./bridge/
 
 ## fuzz: every fuzz target for $(FUZZTIME) runs, one after another (seeds in each package's testdata/fuzz/)
 fuzz:
@@ -75,7 +74,6 @@ lint:
 	$(BUF) format --diff --exit-code
 	$(GO) mod tidy -diff
 	$(GO) vet ./...
-	$(GO) vet -tags realservice ./bridge/
 	$(STATICCHECK) ./...
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './e2e/*')); \
 	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
@@ -92,7 +90,7 @@ check-generated: generate
 ## bench: the service and storage benchmarks, and LiveStore's WebSocket transport end to end
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./service/...
-	$(GO) test -run '^$$' -bench . -benchmem -tags realservice ./bridge/
+	$(GO) test -run '^$$' -bench . -benchmem ./bridge/
 
 ## bench-e2e: throughput and latency under LiveStore's real client (e2e/bench.mjs), ws then http
 bench-e2e: build e2e/node_modules/.installed

@@ -1,5 +1,3 @@
-//go:build realservice
-
 package bridge
 
 import (

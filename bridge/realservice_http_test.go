@@ -1,5 +1,3 @@
-//go:build realservice
-
 package bridge
 
 import (
@@ -9,9 +7,7 @@ import (
 )
 
 // TestHTTPWithRealService runs ping, push, paged pull and the typed errors over the HTTP
-// transport against the real service:
-//
-//	go test -race -tags realservice -run TestHTTPWithRealService ./bridge/
+// transport against the real service.
 func TestHTTPWithRealService(t *testing.T) {
 	_, b := newRealBridge(t)
 

@@ -1,10 +1,3 @@
-//go:build realservice
-
-// This test runs the bridge over the real service and its Pebble engine. It is behind a build tag
-// so that the bridge's own tests do not depend on the state of the storage packages:
-//
-//	go test -race -tags realservice -run TestWithRealService ./bridge/
-
 package bridge
 
 import (
