@@ -434,7 +434,7 @@ func generateConversationScripts(t *testing.T) {
 	files, _ := filepath.Glob("testdata/transcripts/ws-*.jsonl")
 	for _, f := range files {
 		name := strings.TrimSuffix(filepath.Base(f), ".jsonl")
-		writeScript(t, name, generateWSScript(t, name, loadTranscript(t, f)))
+		writeScript(t, name, generateWSScript(name, loadTranscript(t, f)))
 	}
 	files, _ = filepath.Glob("testdata/http/http-*.jsonl")
 	for _, f := range files {
@@ -449,11 +449,15 @@ func writeScript(t *testing.T, name, text string) {
 	}
 }
 
-func generateWSScript(t *testing.T, name string, frames []frame) string {
+func generateWSScript(name string, frames []frame) string {
 	norm := newConvNormaliser()
 	socks := map[string]string{} // conn -> sock name
 	var out strings.Builder
 	fmt.Fprintf(&out, "# Replays testdata/transcripts/%s.jsonl.\n\n", name)
+	multi := map[string]bool{} // the connections of the transcript
+	for _, fr := range frames {
+		multi[fr.Conn] = true
+	}
 	var pendCmd, pendSock string
 	var pend []string
 	flush := func() {
@@ -461,7 +465,7 @@ func generateWSScript(t *testing.T, name string, frames []frame) string {
 			return
 		}
 		out.WriteString(pendCmd)
-		if len(socks) > 1 || pendSock != "a" {
+		if len(multi) > 1 {
 			fmt.Fprintf(&out, " sock=%s", pendSock)
 		}
 		out.WriteByte('\n')
@@ -471,10 +475,6 @@ func generateWSScript(t *testing.T, name string, frames []frame) string {
 			out.WriteString("----\n" + strings.Join(pend, "\n") + "\n\n")
 		}
 		pend = nil
-	}
-	multi := map[string]bool{}
-	for _, fr := range frames {
-		multi[fr.Conn] = true
 	}
 	for _, fr := range frames {
 		sock, ok := socks[fr.Conn]
@@ -502,7 +502,6 @@ func generateWSScript(t *testing.T, name string, frames []frame) string {
 		pend = append(pend, text)
 	}
 	flush()
-	_ = t
 	return strings.TrimSuffix(out.String(), "\n")
 }
 
