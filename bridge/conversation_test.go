@@ -60,14 +60,15 @@ const convTimeout = 10 * time.Second
 //	    closes the socket with a close frame and prints the close code the server answered.
 //	drop [sock=a]
 //	    drops the TCP connection of the socket without a close frame. No output.
-//	post [store=<id>] [url=<target>] [method=POST] [header=<name>:<value>]...
+//	post [store=<id>] [url=<target>] [method=POST] [header=<name>:<value>]... [headers]
 //	<body>
 //	----
 //	<status>
 //	<element>...
 //	    sends one HTTP request (by default POST /?storeId=<id>&transport=http) with the input as
-//	    body and prints the status, then the response body: a JSON array one element a line,
-//	    any other body as it is. A gzip-encoded body is decoded first.
+//	    body and prints the status, with headers the response's CORS headers and
+//	    Content-Encoding (name: value, sorted), then the response body: a JSON array one element
+//	    a line, any other body as it is. A gzip-encoded body is decoded first.
 //
 // Volatile values are replaced, both in what the server sends and in what a script sends, by
 // placeholders: backend ids by <backend> (then <backend-2>, … for the next distinct ids, in the
@@ -401,7 +402,28 @@ func (c *conversation) post(t *testing.T, d *datadriven.TestData) string {
 	if err != nil {
 		d.Fatalf(t, "read body: %v", err)
 	}
-	return fmt.Sprintf("%d\n", res.StatusCode) + formatHTTPBody(c.norm.server(string(raw)))
+	out := fmt.Sprintf("%d\n", res.StatusCode)
+	if d.HasArg("headers") {
+		h := map[string]string{}
+		for k := range res.Header {
+			h[strings.ToLower(k)] = res.Header.Get(k)
+		}
+		out += formatShownHeaders(h)
+	}
+	return out + formatHTTPBody(c.norm.server(string(raw)))
+}
+
+// formatShownHeaders writes the response headers that post's headers argument shows, sorted:
+// the CORS headers and Content-Encoding.
+func formatShownHeaders(h map[string]string) string {
+	var lines []string
+	for k, v := range h {
+		if strings.HasPrefix(k, "access-control-") || k == "content-encoding" {
+			lines = append(lines, k+": "+v+"\n")
+		}
+	}
+	sort.Strings(lines)
+	return strings.Join(lines, "")
 }
 
 // formatHTTPBody writes a JSON array one element a line, any other body as it is.
@@ -527,6 +549,7 @@ func generateHTTPScript(name string, exs []httpExchange) string {
 	norm := newConvNormaliser()
 	var out strings.Builder
 	fmt.Fprintf(&out, "# Replays testdata/http/%s.jsonl.\n\n", name)
+	showHeaders := name == "http-raw-edge-cases" // the one that checks CORS and compression
 	for _, ex := range exs {
 		out.WriteString("post")
 		u, _ := url.Parse(ex.URL)
@@ -553,11 +576,18 @@ func generateHTTPScript(name string, exs []httpExchange) string {
 			}
 			fmt.Fprintf(&out, " header=%s:%s", k, ex.ReqHeaders[k])
 		}
+		if showHeaders {
+			out.WriteString(" headers")
+		}
 		out.WriteByte('\n')
 		if ex.Body != "" {
 			out.WriteString(norm.replaceBackends(ex.Body) + "\n")
 		}
-		fmt.Fprintf(&out, "----\n%d\n%s\n", ex.Status, formatHTTPBody(norm.server(ex.RespBody)))
+		fmt.Fprintf(&out, "----\n%d\n", ex.Status)
+		if showHeaders {
+			out.WriteString(formatShownHeaders(ex.RespHeaders))
+		}
+		fmt.Fprintf(&out, "%s\n", formatHTTPBody(norm.server(ex.RespBody)))
 	}
 	return strings.TrimSuffix(out.String(), "\n")
 }
