@@ -156,14 +156,19 @@ func TestBackupUnderConcurrentPushes(t *testing.T) {
 			}
 		}()
 	}
-	for {
+	for deadline := time.Now().Add(20 * time.Second); ; {
 		mu.Lock()
 		n := len(acked)
 		mu.Unlock()
 		if n == stores {
 			break
 		}
-		time.Sleep(time.Millisecond)
+		if time.Now().After(deadline) {
+			close(stop)
+			wg.Wait()
+			t.Fatalf("%d of %d stores have an acknowledged push", n, stores)
+		}
+		time.Sleep(time.Millisecond) // polling an observable state, bounded by the deadline
 	}
 	mu.Lock()
 	before := map[string]uint64{}

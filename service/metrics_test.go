@@ -19,7 +19,7 @@ func TestMetricsUnderWorkload(t *testing.T) {
 	ctx := context.Background()
 
 	live := startLive(svc, &syncv1.PullRequest{StoreId: "m"})
-	live.waitFor(t, 0)
+	waitMetric(t, reg, "livestore_sync_live_pulls", 1)
 	stuck := make(chan struct{})
 	var unstick sync.Once
 	t.Cleanup(func() { unstick.Do(func() { close(stuck) }) }) // before the service closes, even on failure
