@@ -35,6 +35,10 @@ type fakeService struct {
 	// callDelay, when set, makes Push, Ping and the start of Pull wait this long or until their
 	// context ends (then they return its error).
 	callDelay time.Duration
+	// callGate, when set, makes Push, Ping and the start of Pull wait until it is closed or
+	// their context ends (then they return its error): a call held in flight for as long as the
+	// test needs, instead of for a duration.
+	callGate chan struct{}
 	// callStarted, when set, receives a value when a Push, Ping or Pull call starts (before
 	// callDelay); buffered by the test, dropped when full.
 	callStarted chan struct{}
@@ -92,12 +96,20 @@ func (st *fakeStore) head() uint64 {
 	return st.events[len(st.events)-1].GetEvent().GetSeqNum()
 }
 
-// delay reports the call's start on callStarted, then waits callDelay or until ctx ends.
+// delay reports the call's start on callStarted, then waits for callGate and callDelay or until
+// ctx ends.
 func (f *fakeService) delay(ctx context.Context) error {
 	if f.callStarted != nil {
 		select {
 		case f.callStarted <- struct{}{}:
 		default:
+		}
+	}
+	if f.callGate != nil {
+		select {
+		case <-f.callGate:
+		case <-ctx.Done():
+			return ctx.Err()
 		}
 	}
 	if f.callDelay <= 0 {

@@ -512,13 +512,14 @@ func TestHTTPMetrics(t *testing.T) {
 		}
 		return -1
 	}
-	f.callDelay = 200 * time.Millisecond
+	f.callGate = make(chan struct{}) // the request stays in flight until it is closed
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		doHTTP(t, b, "POST", httpStore, nil, httpPing("1"))
 	}()
 	waitFor(t, func() bool { return open() == 1 })
+	close(f.callGate)
 	<-done
 	if got := open(); got != 0 {
 		t.Errorf("open http connections after the request: %v", got)
