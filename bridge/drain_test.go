@@ -93,6 +93,7 @@ func (b *Bridge) allDraining() bool {
 // closed with 1012. Live pulls end without an Exit; a push that arrives during the drain is
 // refused with an Exit and not stored.
 func TestShutdownAnswersCommittedPushes(t *testing.T) {
+	t.Parallel()
 	const sockets, pushes = 8, 12
 	for _, tt := range []struct {
 		name string
@@ -169,6 +170,7 @@ func TestShutdownAnswersCommittedPushes(t *testing.T) {
 // gets its answer, and Shutdown waits for it; a request that arrives during the drain is refused
 // with 503 and a Defect.
 func TestShutdownAnswersRunningHTTPRequests(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t, Options{})
 	ts.svc.pushGate = make(chan struct{})
 	type answer struct {
@@ -221,6 +223,7 @@ func TestShutdownAnswersRunningHTTPRequests(t *testing.T) {
 // TestShutdownForcesStalledSockets: a socket whose client stopped reading cannot be drained;
 // when Shutdown's context ends, it is closed at once and Shutdown returns.
 func TestShutdownForcesStalledSockets(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t, Options{})
 	stalled := ts.dial("stalled", true)
 	// Small socket buffers on the server's side, so that a few pages fill them.

@@ -96,6 +96,7 @@ var (
 // payloads that fail decoding (Effect's schema printer); the capture's storage failure (the fake
 // has no primary key) is not replayed.
 func TestHTTPTranscripts(t *testing.T) {
+	t.Parallel()
 	files, err := filepath.Glob("testdata/http/*.jsonl")
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no http transcripts: %v", err)
@@ -185,6 +186,7 @@ func httpPush(id string, events ...string) string {
 }
 
 func TestHTTPMessages(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		body string
@@ -228,6 +230,7 @@ func TestHTTPMessages(t *testing.T) {
 }
 
 func TestHTTPPullPages(t *testing.T) {
+	t.Parallel()
 	f := newFakeService()
 	b := New(f, Options{Logger: quietLogger})
 	var events []string
@@ -264,6 +267,7 @@ func TestHTTPPullPages(t *testing.T) {
 }
 
 func TestHTTPResponseLimit(t *testing.T) {
+	t.Parallel()
 	f := newFakeService()
 	f.pageSize = 10
 	b := New(f, Options{Logger: quietLogger, HTTPResponseLimit: 1})
@@ -279,6 +283,7 @@ func TestHTTPResponseLimit(t *testing.T) {
 }
 
 func TestHTTPServiceErrorsAreUnknownErrors(t *testing.T) {
+	t.Parallel()
 	f := newFakeService()
 	f.pingErr = service.ErrClosed
 	f.pushErr = errors.New("disk on fire")
@@ -294,6 +299,7 @@ func TestHTTPServiceErrorsAreUnknownErrors(t *testing.T) {
 }
 
 func TestHTTPGzip(t *testing.T) {
+	t.Parallel()
 	f := newFakeService()
 	b := New(f, Options{Logger: quietLogger})
 	var events []string
@@ -351,6 +357,7 @@ func TestHTTPGzip(t *testing.T) {
 func itoa(n int) string { b, _ := json.Marshal(n); return string(b) }
 
 func TestHTTPCORS(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name, method, target string
 		status               int
@@ -398,6 +405,7 @@ func TestHTTPCORS(t *testing.T) {
 }
 
 func TestHTTPBodyLimit(t *testing.T) {
+	t.Parallel()
 	f := newFakeService()
 	b := New(f, Options{Logger: quietLogger, HTTPBodyLimit: 1000})
 	res, got := doHTTP(t, b, "POST", httpStore, nil, httpPush("1", eventJSON(1, `"`+strings.Repeat("x", 1000)+`"`)))
@@ -419,6 +427,7 @@ func TestHTTPBodyLimit(t *testing.T) {
 }
 
 func TestHTTPDefaults(t *testing.T) {
+	t.Parallel()
 	o := Options{}.withDefaults(nil)
 	if o.HTTPBodyLimit != 4<<20 || o.RequestTimeout != 10*time.Second {
 		t.Errorf("defaults: %d %v", o.HTTPBodyLimit, o.RequestTimeout)
@@ -426,6 +435,7 @@ func TestHTTPDefaults(t *testing.T) {
 }
 
 func TestHTTPTimeout(t *testing.T) {
+	t.Parallel()
 	f := newFakeService()
 	f.callDelay = 10 * time.Second
 	b := New(f, Options{Logger: quietLogger, RequestTimeout: 50 * time.Millisecond})
@@ -447,6 +457,7 @@ func TestHTTPTimeout(t *testing.T) {
 }
 
 func TestHTTPClientGoneCancelsCall(t *testing.T) {
+	t.Parallel()
 	f := newFakeService()
 	f.callDelay = 30 * time.Second
 	f.callStarted = make(chan struct{}, 1)
@@ -493,6 +504,7 @@ func TestHTTPClientGoneCancelsCall(t *testing.T) {
 }
 
 func TestHTTPMetrics(t *testing.T) {
+	t.Parallel()
 	reg := prometheus.NewRegistry()
 	f := newFakeService()
 	b := New(f, Options{Logger: quietLogger, Metrics: service.NewMetrics(reg)})
@@ -529,6 +541,7 @@ func TestHTTPMetrics(t *testing.T) {
 }
 
 func TestHTTPLogsFailuresWithoutPayload(t *testing.T) {
+	t.Parallel()
 	var buf bytes.Buffer
 	b := New(newFakeService(), Options{Logger: slog.New(slog.NewTextHandler(&buf, nil))})
 	doHTTP(t, b, "POST", httpStore, nil, httpPush("1", eventJSON(5, `{"secret":"hunter2"}`)))

@@ -19,6 +19,7 @@ import (
 )
 
 func TestMaxWebSockets(t *testing.T) {
+	t.Parallel()
 	reg := prometheus.NewRegistry()
 	metrics := service.NewMetrics(reg)
 	ts := newTestServer(t, Options{MaxWebSockets: 2, Metrics: metrics})
@@ -53,6 +54,7 @@ livestore_sync_connections_refused_total{transport="ws"} 1
 }
 
 func TestMaxHTTPRequests(t *testing.T) {
+	t.Parallel()
 	svc := newFakeService()
 	svc.callGate = make(chan struct{}) // the first request stays in flight until it is closed
 	b := New(svc, Options{MaxHTTPRequests: 1, Logger: quietLogger})
@@ -81,6 +83,7 @@ func TestMaxHTTPRequests(t *testing.T) {
 }
 
 func TestConnLimitDisabled(t *testing.T) {
+	t.Parallel()
 	l := newConnLimit(-1)
 	for range 100 {
 		if !l.acquire() {

@@ -13,6 +13,7 @@ import (
 //
 //	go test -race -tags realservice -run TestHTTPWithRealService ./bridge/
 func TestHTTPWithRealService(t *testing.T) {
+	t.Parallel()
 	_, b := newRealBridge(t)
 
 	if _, got := doHTTP(t, b, "POST", httpStore, nil, httpPing("0")); got != `[{"_tag":"Exit","requestId":"0","exit":{"_tag":"Success","value":{"_tag":"SyncMessage.Pong"}}}]` {

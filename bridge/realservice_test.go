@@ -23,6 +23,7 @@ import (
 // temporary directory: push, paged pull, live pull with a push from another socket, interrupt,
 // and the service closing under open sockets.
 func TestWithRealService(t *testing.T) {
+	t.Parallel()
 	svc, b := newRealBridge(t)
 	srv := httptest.NewServer(b)
 	ts := &testServer{t: t, bridge: b, srv: srv}

@@ -14,6 +14,7 @@ import (
 )
 
 func TestPingPong(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t, Options{})
 	c := ts.dial("s", false)
 	for _, ping := range []string{`{"_tag":"Ping"}`, `{ "_tag": "Ping" }`, `{"_tag":"Ping","extra":1}`} {
@@ -23,6 +24,7 @@ func TestPingPong(t *testing.T) {
 }
 
 func TestPushThenPull(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t, Options{})
 	c := ts.dial("store-a", false)
 	args := `{"id":"todo-1","text":"ünï \"quoted\"","n":1.50,"nested":{"b":[1, 2]}}`
@@ -42,6 +44,7 @@ func TestPushThenPull(t *testing.T) {
 }
 
 func TestPullEmptyStore(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t, Options{})
 	c := ts.dial("empty", false)
 	c.send(pullFrame("0", false, ""))
@@ -54,6 +57,7 @@ func TestPullEmptyStore(t *testing.T) {
 // TestBacklogPagesWaitForAcks checks the flow control of PROTOCOL §5.3: the next Chunk, and the
 // Exit, are sent only after the client acknowledged the previous Chunk.
 func TestBacklogPagesWaitForAcks(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t, Options{})
 	ts.svc.pageSize = 2
 	c := ts.dial("paged", false)
@@ -81,6 +85,7 @@ func TestBacklogPagesWaitForAcks(t *testing.T) {
 }
 
 func TestPullWithCursor(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t, Options{})
 	c := ts.dial("cursor", false)
 	c.send(pushFrame("0", "", eventJSON(1, `1`), eventJSON(2, `2`), eventJSON(3, `3`)))
@@ -95,6 +100,7 @@ func TestPullWithCursor(t *testing.T) {
 }
 
 func TestServiceErrors(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t, Options{})
 	c := ts.dial("errors", false)
 	c.send(pushFrame("0", "", eventJSON(1, `{}`)))
@@ -131,6 +137,7 @@ func TestServiceErrors(t *testing.T) {
 }
 
 func TestOtherServiceErrorsAreUnknownErrors(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		err  error
 		want string
@@ -153,6 +160,7 @@ func TestOtherServiceErrorsAreUnknownErrors(t *testing.T) {
 // TestLiveBroadcast: a live pull gets its backlog, then every later push from another socket,
 // in order and without waiting for Acks.
 func TestLiveBroadcast(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t, Options{})
 	a := ts.dial("live", false)
 	b := ts.dial("live", false)
@@ -183,6 +191,7 @@ func TestLiveBroadcast(t *testing.T) {
 }
 
 func TestInterrupt(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t, Options{})
 	a := ts.dial("interrupt", false)
 	b := ts.dial("interrupt", false)
@@ -206,6 +215,7 @@ func TestInterrupt(t *testing.T) {
 
 // TestInterruptWhileWaitingForAck interrupts a pull blocked on the Ack of a backlog page.
 func TestInterruptWhileWaitingForAck(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t, Options{})
 	ts.svc.pageSize = 1
 	c := ts.dial("interrupt-ack", false)
@@ -222,6 +232,7 @@ func TestInterruptWhileWaitingForAck(t *testing.T) {
 }
 
 func TestProtocolErrors(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name  string
 		frame string
@@ -261,6 +272,7 @@ func TestProtocolErrors(t *testing.T) {
 }
 
 func TestUnknownAckAndInterruptAreIgnored(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t, Options{})
 	c := ts.dial("ignored", false)
 	c.send(`{"_tag":"Ack","requestId":"77"}`)
@@ -273,6 +285,7 @@ func TestUnknownAckAndInterruptAreIgnored(t *testing.T) {
 }
 
 func TestDuplicateRequestID(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t, Options{})
 	c := ts.dial("dup", false)
 	c.send(pullFrame("3", true, ""))
@@ -282,6 +295,7 @@ func TestDuplicateRequestID(t *testing.T) {
 }
 
 func TestMaxRequestsPerSocket(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t, Options{MaxRequestsPerSocket: 2})
 	c := ts.dial("max", false)
 	for _, id := range []string{"0", "1"} {
@@ -294,6 +308,7 @@ func TestMaxRequestsPerSocket(t *testing.T) {
 }
 
 func TestOversizedFrameClosesOnlyThatSocket(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t, Options{ReadLimit: 1024})
 	big := ts.dial("big", false)
 	other := ts.dial("big", false)
@@ -312,6 +327,7 @@ func TestOversizedFrameClosesOnlyThatSocket(t *testing.T) {
 // TestSlowConsumerIsClosed: a client that stops reading while live pages keep coming is closed
 // with 1013 once its outgoing queue is full; the service is never blocked.
 func TestSlowConsumerIsClosed(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t, Options{OutgoingQueueFrames: 4, OutgoingQueueBytes: 256 << 10})
 	slow := ts.dial("slow", true)
 	pusher := ts.dial("slow", false)
@@ -344,6 +360,7 @@ func TestSlowConsumerIsClosed(t *testing.T) {
 }
 
 func TestLivePullBehindClosesSocket(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t, Options{})
 	c := ts.dial("behind", false)
 	c.send(pullFrame("0", true, ""))
@@ -381,6 +398,7 @@ func TestIdleTimeout(t *testing.T) {
 }
 
 func TestShutdown(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t, Options{})
 	a := ts.dial("shutdown", false)
 	b := ts.dial("shutdown", false)
@@ -403,6 +421,7 @@ func TestShutdown(t *testing.T) {
 }
 
 func TestServiceClosedClosesSocket(t *testing.T) {
+	t.Parallel()
 	for _, err := range []error{service.ErrClosed, fmt.Errorf("pull: %w", service.ErrClosed)} {
 		t.Run(err.Error(), func(t *testing.T) {
 			ts := newTestServer(t, Options{})
@@ -483,6 +502,7 @@ func waitFor(t *testing.T, cond func() bool) {
 // live page is held at the fake service's gate (liveHeld tells when) and PushExitDelay is long
 // enough that only the Chunk can release the Exit.
 func TestExitAfterLiveChunks(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t, Options{PushExitDelay: time.Minute})
 	ts.svc.liveHeld = make(chan struct{}, 8)
 	ts.svc.liveGate = make(chan struct{})
@@ -525,6 +545,7 @@ func TestExitAfterLiveChunks(t *testing.T) {
 // the Exit can only have been released by the bound; then the Chunk follows. Only that order is
 // asserted, not how long the wait took.
 func TestExitWaitIsBounded(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t, Options{PushExitDelay: 50 * time.Millisecond})
 	ts.svc.liveHeld = make(chan struct{}, 1)
 	ts.svc.liveGate = make(chan struct{})

@@ -15,6 +15,7 @@ import (
 )
 
 func TestResetStore(t *testing.T) {
+	t.Parallel()
 	svc := newService(t, "", service.Options{})
 	ctx := context.Background()
 	push(t, svc, "reset", events(0, 5))
@@ -59,6 +60,7 @@ func TestResetStore(t *testing.T) {
 }
 
 func TestDeleteStore(t *testing.T) {
+	t.Parallel()
 	svc := newService(t, "", service.Options{})
 	ctx := context.Background()
 	push(t, svc, "doomed", events(0, 3))
@@ -90,6 +92,7 @@ func TestDeleteStore(t *testing.T) {
 }
 
 func TestListStoresPaging(t *testing.T) {
+	t.Parallel()
 	svc := newService(t, "", service.Options{})
 	ctx := context.Background()
 	want := map[string]uint64{}
@@ -129,6 +132,7 @@ func TestListStoresPaging(t *testing.T) {
 
 // A backup taken while pushes land holds every push acknowledged before it, and no torn batch.
 func TestBackupUnderConcurrentPushes(t *testing.T) {
+	t.Parallel()
 	svc := newService(t, "", service.Options{})
 	ctx := context.Background()
 	const stores, batch = 4, 10

@@ -78,6 +78,7 @@ func checkExactlyOnce(t *testing.T, seqs []uint64, from uint64, n int) {
 }
 
 func TestLivePullReceivesLaterPushes(t *testing.T) {
+	t.Parallel()
 	svc := newService(t, "", service.Options{})
 	push(t, svc, "live", events(0, 2))
 	c := startLive(svc, &syncv1.PullRequest{StoreId: "live"})
@@ -101,6 +102,7 @@ func TestLivePullReceivesLaterPushes(t *testing.T) {
 
 // Live pulls opened while other goroutines push see every event exactly once.
 func TestLivePullsStartedDuringPushes(t *testing.T) {
+	t.Parallel()
 	svc := newService(t, "", service.Options{})
 	const store, pushes, perPush = "race", 200, 5
 	var wg sync.WaitGroup
@@ -141,6 +143,7 @@ func TestLivePullsStartedDuringPushes(t *testing.T) {
 
 // A live puller that does not read never blocks pushes; it is ended with ErrLivePullBehind.
 func TestStuckLivePullDoesNotBlockPushes(t *testing.T) {
+	t.Parallel()
 	reg := prometheus.NewPedanticRegistry()
 	svc := newService(t, "", service.Options{Metrics: service.NewMetrics(reg), Limits: service.Limits{LiveQueueLength: 4}})
 	unblock := make(chan struct{})
@@ -167,6 +170,7 @@ func TestStuckLivePullDoesNotBlockPushes(t *testing.T) {
 }
 
 func TestCloseEndsLivePulls(t *testing.T) {
+	t.Parallel()
 	engineDir := t.TempDir()
 	reg := prometheus.NewPedanticRegistry()
 	svc := newService(t, engineDir, service.Options{Metrics: service.NewMetrics(reg)})
@@ -185,6 +189,7 @@ func TestCloseEndsLivePulls(t *testing.T) {
 
 // Racing pushes with the same parent: exactly one wins, every other gets ServerAheadError.
 func TestRacingPushes(t *testing.T) {
+	t.Parallel()
 	svc := newService(t, "", service.Options{})
 	push(t, svc, "racing", events(0, 1))
 	const n = 16
@@ -221,6 +226,7 @@ func TestRacingPushes(t *testing.T) {
 }
 
 func TestPersistenceAcrossReopen(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	svc := newService(t, dir, service.Options{})
 	batch := events(0, 3)

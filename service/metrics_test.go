@@ -14,6 +14,7 @@ import (
 )
 
 func TestMetricsUnderWorkload(t *testing.T) {
+	t.Parallel()
 	reg := prometheus.NewPedanticRegistry()
 	svc := newService(t, "", service.Options{Metrics: service.NewMetrics(reg), Limits: service.Limits{LiveQueueLength: 1}})
 	ctx := context.Background()
