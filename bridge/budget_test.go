@@ -95,6 +95,7 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 // bytes held for them never exceed the budget, while a socket that keeps reading gets every
 // event in order and a pusher is never disturbed.
 func TestStalledSocketsStayUnderBudget(t *testing.T) {
+	t.Parallel()
 	const limit = 2 << 20
 	ts, b, reg := budgetServer(t, limit, Options{})
 	const stalled = 4
@@ -196,6 +197,7 @@ func TestStalledSocketsStayUnderBudget(t *testing.T) {
 // answers, past the socket's queue and request bounds, is slowed down: every request is
 // answered, and the socket stays open.
 func TestPipeliningIsSlowedNotClosed(t *testing.T) {
+	t.Parallel()
 	ts, _, _ := budgetServer(t, 1<<20, Options{OutgoingQueueFrames: 4, MaxRequestsPerSocket: 2})
 	c := ts.dial("pipelined", false)
 	const n = 600

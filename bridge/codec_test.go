@@ -65,6 +65,7 @@ func transcriptFiles(t *testing.T) []string {
 // It also checks that every pushed event, encoded again, is byte for byte the event as the client
 // sent it (args passed through untouched).
 func TestDecodeClientFramesGolden(t *testing.T) {
+	t.Parallel()
 	sr := syncQuery{StoreID: "store-from-url", Transport: transportWS}
 	for _, path := range transcriptFiles(t) {
 		name := strings.TrimSuffix(filepath.Base(path), ".jsonl")
@@ -176,6 +177,7 @@ func compareGolden(t *testing.T, path string, got []byte) {
 // reference's frame byte for byte. Frames of the reference that the bridge deliberately does not
 // reproduce are counted and reported.
 func TestEncodeServerFramesGolden(t *testing.T) {
+	t.Parallel()
 	encoded, skipped := 0, map[string]int{}
 	for _, path := range transcriptFiles(t) {
 		for i, fr := range loadTranscript(t, path) {

@@ -25,13 +25,23 @@ type fakeService struct {
 
 	// pushErr, when set, fails every push with this error (after the checks above it pass).
 	pushErr error
-	// liveDelay delays the delivery of every live page.
-	liveDelay time.Duration
+	// liveGate, when set, holds every live page back until it is closed (or the pull's context
+	// ends); liveHeld receives a value each time a live page reaches the gate, so a test knows
+	// the page is being held rather than guessing how long a delay must be.
+	liveGate chan struct{}
+	liveHeld chan struct{}
 	// pingErr, when set, fails every ping with this error.
 	pingErr error
 	// callDelay, when set, makes Push, Ping and the start of Pull wait this long or until their
 	// context ends (then they return its error).
 	callDelay time.Duration
+	// callGate, when set, makes Push, Ping and the start of Pull wait until it is closed or
+	// their context ends (then they return its error): a call held in flight for as long as the
+	// test needs, instead of for a duration.
+	callGate chan struct{}
+	// callStarted, when set, receives a value when a Push, Ping or Pull call starts (before
+	// callDelay); buffered by the test, dropped when full.
+	callStarted chan struct{}
 	// calls receives the context error of every Push, Ping and Pull call when it returns (nil
 	// when it was not cancelled); buffered, dropped when full.
 	calls chan error
@@ -86,8 +96,22 @@ func (st *fakeStore) head() uint64 {
 	return st.events[len(st.events)-1].GetEvent().GetSeqNum()
 }
 
-// delay waits callDelay or until ctx ends.
+// delay reports the call's start on callStarted, then waits for callGate and callDelay or until
+// ctx ends.
 func (f *fakeService) delay(ctx context.Context) error {
+	if f.callStarted != nil {
+		select {
+		case f.callStarted <- struct{}{}:
+		default:
+		}
+	}
+	if f.callGate != nil {
+		select {
+		case <-f.callGate:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 	if f.callDelay <= 0 {
 		return nil
 	}
@@ -228,7 +252,16 @@ func (f *fakeService) Pull(ctx context.Context, req *syncv1.PullRequest, send fu
 		case <-sub.behind:
 			return service.ErrLivePullBehind
 		case page := <-sub.pages:
-			time.Sleep(f.liveDelay)
+			if f.liveGate != nil {
+				if f.liveHeld != nil {
+					f.liveHeld <- struct{}{}
+				}
+				select {
+				case <-f.liveGate:
+				case <-ctx.Done():
+					return ctx.Err()
+				}
+			}
 			if err := send(page); err != nil {
 				return fmt.Errorf("send live page: %w", err)
 			}

@@ -17,6 +17,7 @@ import (
 // an empty body or one that is not JSON is answered like the reference does
 // (testdata/http/http-raw-edge-cases.jsonl): 200 with a SyntaxError Defect.
 func TestHTTPBadBodiesOverTCP(t *testing.T) {
+	t.Parallel()
 	ping := httpPing("1")
 	tests := []struct {
 		name    string

@@ -96,6 +96,7 @@ var (
 // payloads that fail decoding (Effect's schema printer); the capture's storage failure (the fake
 // has no primary key) is not replayed.
 func TestHTTPTranscripts(t *testing.T) {
+	t.Parallel()
 	files, err := filepath.Glob("testdata/http/*.jsonl")
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no http transcripts: %v", err)
@@ -185,6 +186,7 @@ func httpPush(id string, events ...string) string {
 }
 
 func TestHTTPMessages(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		body string
@@ -228,6 +230,7 @@ func TestHTTPMessages(t *testing.T) {
 }
 
 func TestHTTPPullPages(t *testing.T) {
+	t.Parallel()
 	f := newFakeService()
 	b := New(f, Options{Logger: quietLogger})
 	var events []string
@@ -264,6 +267,7 @@ func TestHTTPPullPages(t *testing.T) {
 }
 
 func TestHTTPResponseLimit(t *testing.T) {
+	t.Parallel()
 	f := newFakeService()
 	f.pageSize = 10
 	b := New(f, Options{Logger: quietLogger, HTTPResponseLimit: 1})
@@ -279,6 +283,7 @@ func TestHTTPResponseLimit(t *testing.T) {
 }
 
 func TestHTTPServiceErrorsAreUnknownErrors(t *testing.T) {
+	t.Parallel()
 	f := newFakeService()
 	f.pingErr = service.ErrClosed
 	f.pushErr = errors.New("disk on fire")
@@ -294,6 +299,7 @@ func TestHTTPServiceErrorsAreUnknownErrors(t *testing.T) {
 }
 
 func TestHTTPGzip(t *testing.T) {
+	t.Parallel()
 	f := newFakeService()
 	b := New(f, Options{Logger: quietLogger})
 	var events []string
@@ -351,6 +357,7 @@ func TestHTTPGzip(t *testing.T) {
 func itoa(n int) string { b, _ := json.Marshal(n); return string(b) }
 
 func TestHTTPCORS(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name, method, target string
 		status               int
@@ -398,6 +405,7 @@ func TestHTTPCORS(t *testing.T) {
 }
 
 func TestHTTPBodyLimit(t *testing.T) {
+	t.Parallel()
 	f := newFakeService()
 	b := New(f, Options{Logger: quietLogger, HTTPBodyLimit: 1000})
 	res, got := doHTTP(t, b, "POST", httpStore, nil, httpPush("1", eventJSON(1, `"`+strings.Repeat("x", 1000)+`"`)))
@@ -419,6 +427,7 @@ func TestHTTPBodyLimit(t *testing.T) {
 }
 
 func TestHTTPDefaults(t *testing.T) {
+	t.Parallel()
 	o := Options{}.withDefaults(nil)
 	if o.HTTPBodyLimit != 4<<20 || o.RequestTimeout != 10*time.Second {
 		t.Errorf("defaults: %d %v", o.HTTPBodyLimit, o.RequestTimeout)
@@ -426,24 +435,32 @@ func TestHTTPDefaults(t *testing.T) {
 }
 
 func TestHTTPTimeout(t *testing.T) {
+	t.Parallel()
 	f := newFakeService()
 	f.callDelay = 10 * time.Second
 	b := New(f, Options{Logger: quietLogger, RequestTimeout: 50 * time.Millisecond})
 	for _, body := range []string{httpPing("1"), httpPush("1", eventJSON(1, `{}`)), httpPull("1", "")} {
-		start := time.Now()
 		_, got := doHTTP(t, b, "POST", httpStore, nil, body)
 		if want := `[{"_tag":"Exit","requestId":"1","exit":{"_tag":"Failure","cause":{"_tag":"Fail","error":{"cause":{"name":"Error","message":"request timed out"},"_tag":"UnknownError"}}}}]`; got != want {
 			t.Errorf("got %s", got)
 		}
-		if d := time.Since(start); d > 5*time.Second {
-			t.Errorf("took %v", d)
+		// The answer came because the call's context ran out, not because the call ended.
+		select {
+		case err := <-f.calls:
+			if !errors.Is(err, context.DeadlineExceeded) {
+				t.Errorf("call ended with %v, want context.DeadlineExceeded", err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Error("the service call was not cancelled by the timeout")
 		}
 	}
 }
 
 func TestHTTPClientGoneCancelsCall(t *testing.T) {
+	t.Parallel()
 	f := newFakeService()
 	f.callDelay = 30 * time.Second
+	f.callStarted = make(chan struct{}, 1)
 	var logs safeBuffer
 	b := New(f, Options{Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	defer func() {
@@ -464,7 +481,13 @@ func TestHTTPClientGoneCancelsCall(t *testing.T) {
 			}
 			done <- err
 		}()
-		time.Sleep(100 * time.Millisecond)
+		select {
+		case <-f.callStarted: // the request reached the service
+		case err := <-done:
+			t.Fatalf("request ended before the service was called: %v", err)
+		case <-time.After(5 * time.Second):
+			t.Fatal("the service was not called")
+		}
 		cancel()
 		if err := <-done; err == nil {
 			t.Fatal("request succeeded")
@@ -481,6 +504,7 @@ func TestHTTPClientGoneCancelsCall(t *testing.T) {
 }
 
 func TestHTTPMetrics(t *testing.T) {
+	t.Parallel()
 	reg := prometheus.NewRegistry()
 	f := newFakeService()
 	b := New(f, Options{Logger: quietLogger, Metrics: service.NewMetrics(reg)})
@@ -500,13 +524,14 @@ func TestHTTPMetrics(t *testing.T) {
 		}
 		return -1
 	}
-	f.callDelay = 200 * time.Millisecond
+	f.callGate = make(chan struct{}) // the request stays in flight until it is closed
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		doHTTP(t, b, "POST", httpStore, nil, httpPing("1"))
 	}()
 	waitFor(t, func() bool { return open() == 1 })
+	close(f.callGate)
 	<-done
 	if got := open(); got != 0 {
 		t.Errorf("open http connections after the request: %v", got)
@@ -516,6 +541,7 @@ func TestHTTPMetrics(t *testing.T) {
 }
 
 func TestHTTPLogsFailuresWithoutPayload(t *testing.T) {
+	t.Parallel()
 	var buf bytes.Buffer
 	b := New(newFakeService(), Options{Logger: slog.New(slog.NewTextHandler(&buf, nil))})
 	doHTTP(t, b, "POST", httpStore, nil, httpPush("1", eventJSON(5, `{"secret":"hunter2"}`)))

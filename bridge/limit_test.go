@@ -19,6 +19,7 @@ import (
 )
 
 func TestMaxWebSockets(t *testing.T) {
+	t.Parallel()
 	reg := prometheus.NewRegistry()
 	metrics := service.NewMetrics(reg)
 	ts := newTestServer(t, Options{MaxWebSockets: 2, Metrics: metrics})
@@ -53,8 +54,9 @@ livestore_sync_connections_refused_total{transport="ws"} 1
 }
 
 func TestMaxHTTPRequests(t *testing.T) {
+	t.Parallel()
 	svc := newFakeService()
-	svc.callDelay = 500 * time.Millisecond
+	svc.callGate = make(chan struct{}) // the first request stays in flight until it is closed
 	b := New(svc, Options{MaxHTTPRequests: 1, Logger: quietLogger})
 	target := "/?storeId=store-a&transport=http"
 
@@ -71,6 +73,7 @@ func TestMaxHTTPRequests(t *testing.T) {
 		res.Header.Get("Access-Control-Allow-Origin") != "*" {
 		t.Fatalf("second request: %d %v %s, want 503 with Retry-After, CORS and a Defect naming the limit", res.StatusCode, res.Header, body)
 	}
+	close(svc.callGate)
 	if got := <-done; !strings.Contains(got, "200") || !strings.Contains(got, "SyncMessage.Pong") {
 		t.Fatalf("first request: %s", got)
 	}
@@ -80,6 +83,7 @@ func TestMaxHTTPRequests(t *testing.T) {
 }
 
 func TestConnLimitDisabled(t *testing.T) {
+	t.Parallel()
 	l := newConnLimit(-1)
 	for range 100 {
 		if !l.acquire() {

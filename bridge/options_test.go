@@ -12,6 +12,7 @@ import (
 )
 
 func TestDisabledTransports(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t, Options{DisableWebSocket: true, DisableHTTP: true})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -34,6 +35,7 @@ func TestDisabledTransports(t *testing.T) {
 }
 
 func TestCORSOrigins(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t, Options{CORSOrigins: []string{"https://app.example.com"}})
 	for _, tt := range []struct {
 		origin, wantAllow string
@@ -68,6 +70,7 @@ func TestCORSOrigins(t *testing.T) {
 // TestCORSAnyOrigin: "*" alone in CORSOrigins allows every origin, like no list, rather than
 // matching no browser's origin.
 func TestCORSAnyOrigin(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t, Options{CORSOrigins: []string{"*"}})
 	req, _ := http.NewRequest(http.MethodOptions, ts.srv.URL+"/?storeId=c&transport=http", nil)
 	req.Header.Set("Origin", "https://any.example.com")
@@ -94,6 +97,7 @@ func TestCORSAnyOrigin(t *testing.T) {
 // browser sends without a preflight. Requests without Origin, from an allowed origin or from the
 // server's own origin go through.
 func TestForeignOriginRefusedBeforeAnything(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t, Options{CORSOrigins: []string{"https://app.example.com"}})
 	for _, tt := range []struct {
 		origin     string

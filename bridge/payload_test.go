@@ -13,6 +13,7 @@ import (
 )
 
 func TestDecodePushPayload(t *testing.T) {
+	t.Parallel()
 	ev := func(fields string) string {
 		return `{"storeId":"s","batch":[` + fields + `],"backendId":{"_tag":"None"}}`
 	}
@@ -81,6 +82,7 @@ func TestDecodePushPayload(t *testing.T) {
 }
 
 func TestDecodePullPayload(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		payload  string
 		withLive bool
@@ -119,6 +121,7 @@ func TestDecodePullPayload(t *testing.T) {
 // shorten never splits a UTF-8 sequence, so that error messages about valid UTF-8 payloads are
 // valid UTF-8 (FuzzDecodeClientMessage/describe-cuts-utf8).
 func TestShorten(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		in   string
 		max  int
@@ -140,6 +143,7 @@ func TestShorten(t *testing.T) {
 }
 
 func TestCanonicalRequestID(t *testing.T) {
+	t.Parallel()
 	tests := map[string]string{
 		`"0"`: "0", `"12"`: "12", `"007"`: "7", `"-0"`: "0", `"-3"`: "-3",
 		`"abc"`: "", `""`: "", `"1.5"`: "", `" 1"`: "", `5`: "", `null`: "", `"0x1"`: "",
@@ -155,6 +159,7 @@ func TestCanonicalRequestID(t *testing.T) {
 }
 
 func TestClientPayloadValue(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		body, url string
 		want      string // JSON of the value, "" for nil
@@ -189,6 +194,7 @@ func TestClientPayloadValue(t *testing.T) {
 }
 
 func TestExitForError(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		err   error
 		exit  string

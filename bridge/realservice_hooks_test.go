@@ -23,6 +23,7 @@ import (
 // clients get an UnknownError carrying the hook's message, and the hook sees the forwarded
 // header (for a WebSocket, the upgrade request's).
 func TestHooksWithRealService(t *testing.T) {
+	t.Parallel()
 	var mu sync.Mutex
 	var seen []service.HookContext
 	engine, err := pebblestore.Open(t.TempDir(), pebblestore.Options{})

@@ -9,6 +9,7 @@ import (
 // TestHTTPWithRealService runs ping, push, paged pull and the typed errors over the HTTP
 // transport against the real service.
 func TestHTTPWithRealService(t *testing.T) {
+	t.Parallel()
 	_, b := newRealBridge(t)
 
 	if _, got := doHTTP(t, b, "POST", httpStore, nil, httpPing("0")); got != `[{"_tag":"Exit","requestId":"0","exit":{"_tag":"Success","value":{"_tag":"SyncMessage.Pong"}}}]` {

@@ -16,6 +16,7 @@ const (
 )
 
 func TestMatchSyncRequest(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		query   string
 		ok      bool
@@ -59,6 +60,7 @@ func TestMatchSyncRequest(t *testing.T) {
 }
 
 func TestRouting(t *testing.T) {
+	t.Parallel()
 	const (
 		plain   = "text/plain"
 		upgrade = "text/plain;charset=UTF-8"
@@ -124,6 +126,7 @@ func TestRouting(t *testing.T) {
 }
 
 func TestRoutingWithoutCORS(t *testing.T) {
+	t.Parallel()
 	b := New(newFakeService(), Options{DisableCORS: true})
 	for _, target := range []string{"/?storeId=a&transport=ws", "/other"} {
 		rec := httptest.NewRecorder()
@@ -137,6 +140,7 @@ func TestRoutingWithoutCORS(t *testing.T) {
 // TestUpgradeHandshake checks the 101 response over a real socket: no compression, no
 // subprotocol, even when the client offers them (as Node's ws offers permessage-deflate).
 func TestUpgradeHandshake(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t, Options{})
 	req, err := http.NewRequest("GET", ts.srv.URL+"/?storeId=s&transport=ws", nil)
 	if err != nil {

@@ -104,6 +104,7 @@ func checkAttrs(t *testing.T, span sdktrace.ReadOnlySpan, want map[attribute.Key
 }
 
 func TestTraceWebSocket(t *testing.T) {
+	t.Parallel()
 	traceparent := "00-" + headerTraceID + "-" + headerSpanID + "-01"
 	tests := []struct {
 		name            string
@@ -155,6 +156,7 @@ func TestTraceWebSocket(t *testing.T) {
 }
 
 func TestTraceWebSocketOutcomes(t *testing.T) {
+	t.Parallel()
 	rec := tracetest.NewSpanRecorder()
 	ts := newTestServer(t, tracedOptions(rec))
 	c := ts.dial("store-trace-outcomes", false)
@@ -186,6 +188,7 @@ func TestTraceWebSocketOutcomes(t *testing.T) {
 }
 
 func TestTraceHTTP(t *testing.T) {
+	t.Parallel()
 	traceparent := "00-" + headerTraceID + "-" + headerSpanID + "-01"
 	b3Single := headerTraceID + "-" + headerSpanID + "-1"
 	body := strings.Replace(httpPing("0"), `"headers":[]`,
@@ -228,6 +231,7 @@ func TestTraceHTTP(t *testing.T) {
 }
 
 func TestTraceHTTPFailure(t *testing.T) {
+	t.Parallel()
 	rec := tracetest.NewSpanRecorder()
 	b := New(newFakeService(), withQuietLogger(tracedOptions(rec)))
 	_, got := doHTTP(t, b, http.MethodPost, "/?storeId=store-trace&transport=http", nil, httpPush("0", eventJSON(5, `{}`)))
@@ -251,6 +255,7 @@ func withQuietLogger(o Options) Options {
 // TestTracePayloadValidation checks that the payload validator runs in the caller's trace, so
 // that one calling out (an auth webhook) can pass it on.
 func TestTracePayloadValidation(t *testing.T) {
+	t.Parallel()
 	svc := newFakeService()
 	b := New(svc, withQuietLogger(tracedOptions(tracetest.NewSpanRecorder())))
 	doHTTP(t, b, http.MethodPost, "/?storeId=s&transport=http",

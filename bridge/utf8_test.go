@@ -45,6 +45,7 @@ func storedEvents(t *testing.T, svc *service.Service, storeID string) int {
 // TestWebSocketInvalidUTF8 closes a socket whose frame is not UTF-8 with 1007 (RFC 6455 §8.1),
 // storing nothing of it, while another socket of the same store carries on.
 func TestWebSocketInvalidUTF8(t *testing.T) {
+	t.Parallel()
 	svc, ts := startRealServer(t)
 	other := ts.dial("utf8-store", false)
 	bad := ts.dial("utf8-store", false)
@@ -61,6 +62,7 @@ func TestWebSocketInvalidUTF8(t *testing.T) {
 
 // TestHTTPInvalidUTF8 answers an HTTP transport body that is not UTF-8 with 400 and a Defect.
 func TestHTTPInvalidUTF8(t *testing.T) {
+	t.Parallel()
 	svc, b := newRealBridge(t)
 	body := httpPush("1", eventJSON(1, "{\"t\":\"\xff\xfe\"}"))
 	resp, text := doHTTP(t, b, http.MethodPost, "/?storeId=utf8-http&transport=http", nil, body)
@@ -75,6 +77,7 @@ func TestHTTPInvalidUTF8(t *testing.T) {
 // TestInvalidStoreIDRefused refuses sync requests whose storeId is not UTF-8 (or too long)
 // before anything else: 400 on both transports, and no store is created.
 func TestInvalidStoreIDRefused(t *testing.T) {
+	t.Parallel()
 	svc, ts := startRealServer(t)
 	for _, id := range []string{"%FF%FE", "ok%C3", strings.Repeat("s", service.DefaultMaxStoreIDBytes+1)} {
 		for _, tr := range []string{"ws", "http"} {

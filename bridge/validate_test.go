@@ -14,6 +14,7 @@ import (
 // A payload the validator refuses is answered 400 with its message, before a WebSocket upgrade
 // and before an HTTP request reaches the service; an accepted one connects as usual.
 func TestPayloadValidation(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t, Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

@@ -49,8 +49,7 @@ func (ts *testServer) wsURL(storeID string) string {
 }
 
 // testClient is a raw WebSocket client. Frames are read by a goroutine into a channel, so that a
-// test can wait for a frame, or for the absence of one, without cancelling a read (which would
-// close the socket).
+// test can wait for a frame without cancelling a read (which would close the socket).
 type testClient struct {
 	t      *testing.T
 	ws     *websocket.Conn
@@ -135,16 +134,6 @@ func (c *testClient) expect(want string) {
 	c.t.Helper()
 	if got := c.next(); got != want {
 		c.t.Fatalf("frame:\n got: %s\nwant: %s", got, want)
-	}
-}
-
-// expectSilence fails if a frame arrives within d.
-func (c *testClient) expectSilence(d time.Duration) {
-	c.t.Helper()
-	select {
-	case f := <-c.frames:
-		c.t.Fatalf("unexpected frame: %s", f)
-	case <-time.After(d):
 	}
 }
 

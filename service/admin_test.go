@@ -15,6 +15,7 @@ import (
 )
 
 func TestResetStore(t *testing.T) {
+	t.Parallel()
 	svc := newService(t, "", service.Options{})
 	ctx := context.Background()
 	push(t, svc, "reset", events(0, 5))
@@ -59,6 +60,7 @@ func TestResetStore(t *testing.T) {
 }
 
 func TestDeleteStore(t *testing.T) {
+	t.Parallel()
 	svc := newService(t, "", service.Options{})
 	ctx := context.Background()
 	push(t, svc, "doomed", events(0, 3))
@@ -90,6 +92,7 @@ func TestDeleteStore(t *testing.T) {
 }
 
 func TestListStoresPaging(t *testing.T) {
+	t.Parallel()
 	svc := newService(t, "", service.Options{})
 	ctx := context.Background()
 	want := map[string]uint64{}
@@ -129,6 +132,7 @@ func TestListStoresPaging(t *testing.T) {
 
 // A backup taken while pushes land holds every push acknowledged before it, and no torn batch.
 func TestBackupUnderConcurrentPushes(t *testing.T) {
+	t.Parallel()
 	svc := newService(t, "", service.Options{})
 	ctx := context.Background()
 	const stores, batch = 4, 10
@@ -156,14 +160,19 @@ func TestBackupUnderConcurrentPushes(t *testing.T) {
 			}
 		}()
 	}
-	for {
+	for deadline := time.Now().Add(20 * time.Second); ; {
 		mu.Lock()
 		n := len(acked)
 		mu.Unlock()
 		if n == stores {
 			break
 		}
-		time.Sleep(time.Millisecond)
+		if time.Now().After(deadline) {
+			close(stop)
+			wg.Wait()
+			t.Fatalf("%d of %d stores have an acknowledged push", n, stores)
+		}
+		time.Sleep(time.Millisecond) // polling an observable state, bounded by the deadline
 	}
 	mu.Lock()
 	before := map[string]uint64{}

@@ -19,6 +19,7 @@ import (
 // ErrLivePullBehind (evicted by another's reservation, or refused its own), so the bytes held never exceed the budget, while a pull that keeps reading
 // receives every event, in order, and is never ended.
 func TestStalledLivePullsStayUnderBudget(t *testing.T) {
+	t.Parallel()
 	const limit = 1 << 20
 	b := budget.New(limit)
 	reg := prometheus.NewRegistry()
@@ -75,6 +76,7 @@ func TestStalledLivePullsStayUnderBudget(t *testing.T) {
 
 // TestLiveQueueBytes ends a live pull whose own queue holds more than Limits.LiveQueueBytes.
 func TestLiveQueueBytes(t *testing.T) {
+	t.Parallel()
 	reg := prometheus.NewRegistry()
 	svc := newService(t, "", service.Options{Metrics: service.NewMetrics(reg), Limits: service.Limits{LiveQueueBytes: 10_000}})
 	release := make(chan struct{})

@@ -71,6 +71,7 @@ func rawRequest(t *testing.T, srv *httptest.Server, header string) (string, stri
 // a byte of them is read: without credentials beyond the unauthenticated bound
 // (Unauthenticated), with credentials beyond the bound of every call (ResourceExhausted).
 func TestGuardRefusesFromHeaders(t *testing.T) {
+	t.Parallel()
 	svc := newService(t, "", service.Options{})
 	srv, reached := guardedServer(t, svc, service.ConnectGuardOptions{Authenticate: bearerAuth})
 	for _, tt := range []struct {
@@ -101,6 +102,7 @@ func TestGuardRefusesFromHeaders(t *testing.T) {
 // small body (its payload may hold a token), but one that streams past the bound fails with
 // Unauthenticated, and nothing of it is stored.
 func TestGuardUnauthenticatedBodyBound(t *testing.T) {
+	t.Parallel()
 	svc := newService(t, "", service.Options{})
 	srv, _ := guardedServer(t, svc, service.ConnectGuardOptions{Authenticate: bearerAuth})
 	// gRPC sends no Content-Length: the bound is enforced while reading.
@@ -129,6 +131,7 @@ func TestGuardUnauthenticatedBodyBound(t *testing.T) {
 // TestGuardMaxCalls: a call beyond MaxCalls is refused with Unavailable while the others run;
 // once one ends, its place is free again.
 func TestGuardMaxCalls(t *testing.T) {
+	t.Parallel()
 	reg := prometheus.NewRegistry()
 	svc := newService(t, "", service.Options{Metrics: service.NewMetrics(reg)})
 	srv, _ := guardedServer(t, svc, service.ConnectGuardOptions{MaxCalls: 1})
@@ -173,6 +176,7 @@ func waitUntilOK(t *testing.T, f func() error) {
 // TestGuardSlowBody: a body that does not arrive within BodyTimeout fails the call with
 // DeadlineExceeded, so a client sending slowly cannot hold a place.
 func TestGuardSlowBody(t *testing.T) {
+	t.Parallel()
 	svc := newService(t, "", service.Options{})
 	srv, _ := guardedServer(t, svc, service.ConnectGuardOptions{BodyTimeout: 100 * time.Millisecond})
 	status, body := rawRequest(t, srv, "POST /livestore.sync.v1.SyncService/Ping HTTP/1.1\r\nHost: x\r\n"+
@@ -186,6 +190,7 @@ func TestGuardSlowBody(t *testing.T) {
 // a write takes longer than WriteTimeout (or the budget ends it first), freeing its place,
 // while pushes carry on.
 func TestGuardStalledLivePull(t *testing.T) {
+	t.Parallel()
 	reg := prometheus.NewRegistry()
 	svc := newService(t, "", service.Options{Metrics: service.NewMetrics(reg)})
 	srv, _ := guardedServer(t, svc, service.ConnectGuardOptions{WriteTimeout: 200 * time.Millisecond})

@@ -17,6 +17,7 @@ import (
 // Debug, whatever its error became on the way; storage failures and other internal errors at
 // Error; the rest at Info.
 func TestLoggingInterceptorLevels(t *testing.T) {
+	t.Parallel()
 	cancelled, cancel := context.WithCancel(context.Background())
 	cancel()
 	storage := &service.StorageError{Op: "append", Err: errors.New("disk full")}

@@ -12,6 +12,7 @@ import (
 // TestConnectErrorCodes checks the codes of ConnectError, the context's errors among them: a
 // caller that went away is Canceled, not Unknown (which servers log as an error).
 func TestConnectErrorCodes(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		err  error
 		want connect.Code

@@ -48,6 +48,7 @@ func (h *recordingHooks) hooks(code connect.Code) service.Hooks {
 }
 
 func TestHooksReject(t *testing.T) {
+	t.Parallel()
 	rec := &recordingHooks{}
 	svc := newService(t, "", service.Options{Hooks: rec.hooks(0), ForwardHeaders: []string{"x-user", "COOKIE"}})
 	ctx := service.WithRequestInfo(context.Background(), service.RequestInfo{Transport: "ws", Headers: http.Header{
@@ -93,6 +94,7 @@ func TestHooksReject(t *testing.T) {
 }
 
 func TestHooksOverConnect(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct {
 		name     string
 		hookCode connect.Code
@@ -125,6 +127,7 @@ func TestHooksOverConnect(t *testing.T) {
 // The payload validator runs for each Connect call with the call's payload and headers; a refusal
 // is Unauthenticated and nothing reaches the store.
 func TestValidatePayloadOverConnect(t *testing.T) {
+	t.Parallel()
 	var seen service.PayloadContext
 	svc := newService(t, "", service.Options{ValidatePayload: func(_ context.Context, p *structpb.Value, pc service.PayloadContext) error {
 		seen = pc
@@ -163,6 +166,7 @@ func TestValidatePayloadOverConnect(t *testing.T) {
 // TestForwardHeadersFunc checks that headers computed from the request reach the hooks, next to
 // the named ones, and that other headers do not.
 func TestForwardHeadersFunc(t *testing.T) {
+	t.Parallel()
 	rec := &recordingHooks{}
 	svc := newService(t, "", service.Options{
 		Hooks:          rec.hooks(0),

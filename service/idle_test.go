@@ -30,6 +30,7 @@ func storesOpen(t *testing.T, reg *prometheus.Registry) string {
 // TestIdleStoresAreDropped checks that stores beyond MaxIdleStores leave memory and come back
 // from the engine intact: head, backend id and events.
 func TestIdleStoresAreDropped(t *testing.T) {
+	t.Parallel()
 	reg := prometheus.NewRegistry()
 	svc := newService(t, "", service.Options{MaxIdleStores: 2, Metrics: service.NewMetrics(reg)})
 	push(t, svc, "a", events(0, 2))
@@ -62,6 +63,7 @@ func TestIdleStoresAreDropped(t *testing.T) {
 // TestStoresInUseStay checks that a store with a live pull is never dropped, however many other
 // stores are used meanwhile: the live pull keeps receiving its pushes.
 func TestStoresInUseStay(t *testing.T) {
+	t.Parallel()
 	svc := newService(t, "", service.Options{MaxIdleStores: -1}) // keep no idle store
 	push(t, svc, "x", events(0, 1))
 	live := startLive(svc, &syncv1.PullRequest{StoreId: "x"})
@@ -89,6 +91,7 @@ func TestStoresInUseStay(t *testing.T) {
 // TestIdleStoresConcurrent runs pushes and pulls on more stores than MaxIdleStores keeps, from
 // many goroutines (run with -race): every store ends with all its events, in order.
 func TestIdleStoresConcurrent(t *testing.T) {
+	t.Parallel()
 	svc := newService(t, "", service.Options{MaxIdleStores: 3})
 	const stores, pushes = 12, 20
 	var wg sync.WaitGroup

@@ -10,6 +10,7 @@ import (
 
 	syncv1 "github.com/livestore-sync/livestore-sync/gen/livestore/sync/v1"
 	"github.com/livestore-sync/livestore-sync/service"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // liveCollector runs a live pull in a goroutine and collects the seq_nums it receives.
@@ -39,7 +40,8 @@ func startLive(svc *service.Service, req *syncv1.PullRequest) *liveCollector {
 	return c
 }
 
-// waitFor waits until the collector has n events, failing the test after a generous deadline.
+// waitFor waits until the collector has at least n events and returns them, failing the test
+// after a generous deadline (or when the pull ended before).
 func (c *liveCollector) waitFor(t *testing.T, n int) []uint64 {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
@@ -47,10 +49,18 @@ func (c *liveCollector) waitFor(t *testing.T, n int) []uint64 {
 		c.mu.Lock()
 		got := append([]uint64(nil), c.seqs...)
 		c.mu.Unlock()
-		if len(got) >= n || time.Now().After(deadline) {
+		if len(got) >= n {
 			return got
 		}
-		time.Sleep(5 * time.Millisecond)
+		select {
+		case err := <-c.done:
+			t.Fatalf("live pull ended with %v after %d of %d events", err, len(got), n)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("live pull has %d events, want %d", len(got), n)
+		}
+		time.Sleep(5 * time.Millisecond) // polling an observable state, bounded by the deadline
 	}
 }
 
@@ -68,6 +78,7 @@ func checkExactlyOnce(t *testing.T, seqs []uint64, from uint64, n int) {
 }
 
 func TestLivePullReceivesLaterPushes(t *testing.T) {
+	t.Parallel()
 	svc := newService(t, "", service.Options{})
 	push(t, svc, "live", events(0, 2))
 	c := startLive(svc, &syncv1.PullRequest{StoreId: "live"})
@@ -91,6 +102,7 @@ func TestLivePullReceivesLaterPushes(t *testing.T) {
 
 // Live pulls opened while other goroutines push see every event exactly once.
 func TestLivePullsStartedDuringPushes(t *testing.T) {
+	t.Parallel()
 	svc := newService(t, "", service.Options{})
 	const store, pushes, perPush = "race", 200, 5
 	var wg sync.WaitGroup
@@ -113,8 +125,9 @@ func TestLivePullsStartedDuringPushes(t *testing.T) {
 		if i%2 == 1 {
 			req.Cursor = &syncv1.Cursor{EventSequenceNumber: 25}
 		}
-		pulls = append(pulls, startLive(svc, req))
-		time.Sleep(time.Millisecond)
+		c := startLive(svc, req)
+		pulls = append(pulls, c)
+		c.waitFor(t, 1) // this pull is under way before the next one starts
 	}
 	wg.Wait()
 	for i, c := range pulls {
@@ -130,7 +143,9 @@ func TestLivePullsStartedDuringPushes(t *testing.T) {
 
 // A live puller that does not read never blocks pushes; it is ended with ErrLivePullBehind.
 func TestStuckLivePullDoesNotBlockPushes(t *testing.T) {
-	svc := newService(t, "", service.Options{Limits: service.Limits{LiveQueueLength: 4}})
+	t.Parallel()
+	reg := prometheus.NewPedanticRegistry()
+	svc := newService(t, "", service.Options{Metrics: service.NewMetrics(reg), Limits: service.Limits{LiveQueueLength: 4}})
 	unblock := make(chan struct{})
 	done := make(chan error, 1)
 	go func() {
@@ -142,8 +157,7 @@ func TestStuckLivePullDoesNotBlockPushes(t *testing.T) {
 		})
 	}()
 	healthy := startLive(svc, &syncv1.PullRequest{StoreId: "stuck"})
-	healthy.waitFor(t, 0)
-	time.Sleep(50 * time.Millisecond) // let both subscribe
+	waitMetric(t, reg, "livestore_sync_live_pulls", 2) // both subscribed
 	for i := 0; i < 20; i++ {
 		push(t, svc, "stuck", events(uint64(i), 1)) // would hang if the stuck pull blocked pushes
 	}
@@ -156,11 +170,12 @@ func TestStuckLivePullDoesNotBlockPushes(t *testing.T) {
 }
 
 func TestCloseEndsLivePulls(t *testing.T) {
+	t.Parallel()
 	engineDir := t.TempDir()
-	svc := newService(t, engineDir, service.Options{})
+	reg := prometheus.NewPedanticRegistry()
+	svc := newService(t, engineDir, service.Options{Metrics: service.NewMetrics(reg)})
 	c := startLive(svc, &syncv1.PullRequest{StoreId: "closing"})
-	c.waitFor(t, 0)
-	time.Sleep(20 * time.Millisecond)
+	waitMetric(t, reg, "livestore_sync_live_pulls", 1) // subscribed
 	if err := svc.Close(); err != nil {
 		t.Fatalf("close: %v", err)
 	}
@@ -174,6 +189,7 @@ func TestCloseEndsLivePulls(t *testing.T) {
 
 // Racing pushes with the same parent: exactly one wins, every other gets ServerAheadError.
 func TestRacingPushes(t *testing.T) {
+	t.Parallel()
 	svc := newService(t, "", service.Options{})
 	push(t, svc, "racing", events(0, 1))
 	const n = 16
@@ -210,6 +226,7 @@ func TestRacingPushes(t *testing.T) {
 }
 
 func TestPersistenceAcrossReopen(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	svc := newService(t, dir, service.Options{})
 	batch := events(0, 3)

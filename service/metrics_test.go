@@ -14,19 +14,22 @@ import (
 )
 
 func TestMetricsUnderWorkload(t *testing.T) {
+	t.Parallel()
 	reg := prometheus.NewPedanticRegistry()
 	svc := newService(t, "", service.Options{Metrics: service.NewMetrics(reg), Limits: service.Limits{LiveQueueLength: 1}})
 	ctx := context.Background()
 
 	live := startLive(svc, &syncv1.PullRequest{StoreId: "m"})
-	live.waitFor(t, 0)
+	waitMetric(t, reg, "livestore_sync_live_pulls", 1)
 	stuck := make(chan struct{})
 	var unstick sync.Once
 	t.Cleanup(func() { unstick.Do(func() { close(stuck) }) }) // before the service closes, even on failure
 	stuckDone := make(chan error, 1)
+	stuckHolds := make(chan struct{}) // closed when the stuck pull holds its first live page
 	go func() {
 		stuckDone <- svc.Pull(ctx, &syncv1.PullRequest{StoreId: "m", Live: true}, func(p *syncv1.PullResponse) error {
 			if len(p.GetBatch()) > 0 {
+				close(stuckHolds)
 				<-stuck
 			}
 			return nil
@@ -34,8 +37,13 @@ func TestMetricsUnderWorkload(t *testing.T) {
 	}()
 	waitMetric(t, reg, "livestore_sync_live_pulls", 2)
 
-	push(t, svc, "m", events(0, 3))                                                               // ok, 3 events
-	push(t, svc, "m", events(3, 2))                                                               // ok, 2 events
+	// The healthy pull takes each delivery before the next push (its queue holds only one), and
+	// the stuck one holds the first, so that exactly the third push overflows the stuck queue.
+	push(t, svc, "m", events(0, 3)) // ok, 3 events
+	live.waitFor(t, 3)
+	<-stuckHolds
+	push(t, svc, "m", events(3, 2)) // ok, 2 events
+	live.waitFor(t, 5)
 	push(t, svc, "m", events(5, 1))                                                               // ok; the stuck pull's queue (1) overflows
 	svc.Push(ctx, &syncv1.PushRequest{StoreId: "m", Batch: events(0, 1)[:1:1]})                   // identical retry: ok
 	svc.Push(ctx, &syncv1.PushRequest{StoreId: "m", Batch: events(9, 2)})                         // server ahead

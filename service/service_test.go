@@ -82,6 +82,7 @@ func pulledEvents(pages []*syncv1.PullResponse) []*syncv1.Event {
 }
 
 func TestPushValidation(t *testing.T) {
+	t.Parallel()
 	svc := newService(t, "", service.Options{Limits: service.Limits{MaxEventsPerPush: 5, MaxPushBytes: 1000}})
 	ctx := context.Background()
 	withEvent := func(i int, f func(e *syncv1.Event)) []*syncv1.Event {
@@ -138,6 +139,7 @@ func TestPushValidation(t *testing.T) {
 }
 
 func TestPushHeadRules(t *testing.T) {
+	t.Parallel()
 	svc := newService(t, "", service.Options{})
 	ctx := context.Background()
 	const store = "head-rules"
@@ -191,6 +193,7 @@ func TestPushHeadRules(t *testing.T) {
 }
 
 func TestStoreIsolation(t *testing.T) {
+	t.Parallel()
 	svc := newService(t, "", service.Options{})
 	ids := []string{"a", "ab", "A", "a.b", "a_b", "a b", "a/b", "ü", "a\x00", "\xff"[:0] + "z", strings.Repeat("x", 512)}
 	for i, id := range ids {
@@ -211,6 +214,7 @@ func TestStoreIsolation(t *testing.T) {
 }
 
 func TestPullPaging(t *testing.T) {
+	t.Parallel()
 	svc := newService(t, "", service.Options{})
 	const store = "paging"
 	for from := uint64(0); from < 2500; from += 100 {
@@ -261,6 +265,7 @@ func TestPullPaging(t *testing.T) {
 }
 
 func TestPullEmptyStore(t *testing.T) {
+	t.Parallel()
 	svc := newService(t, "", service.Options{})
 	pages := pullAll(t, svc, &syncv1.PullRequest{StoreId: "empty"})
 	if len(pages) != 1 || len(pages[0].GetBatch()) != 0 || pages[0].GetPageInfo().GetNoMore() == nil {
@@ -277,6 +282,7 @@ func TestPullEmptyStore(t *testing.T) {
 }
 
 func TestPullBackendIDMismatch(t *testing.T) {
+	t.Parallel()
 	svc := newService(t, "", service.Options{})
 	push(t, svc, "s", events(0, 2))
 	called := false
@@ -294,6 +300,7 @@ func TestPullBackendIDMismatch(t *testing.T) {
 // TestPullRemainingWithGaps checks MoreKnown.remaining on stores whose seqNums are 1 … head (the
 // count is arithmetic) and on one with gaps (the engine counts), live catch-up included.
 func TestPullRemainingWithGaps(t *testing.T) {
+	t.Parallel()
 	svc := newService(t, "", service.Options{})
 	gapped := func(from uint64, n int) []*syncv1.Event { // seqNums from+2, from+4, …
 		batch := events(0, n)

@@ -14,6 +14,7 @@ import (
 // TestSpanAttributes checks that the service describes each operation on the span of the RPC
 // that calls it, whichever transport started that span.
 func TestSpanAttributes(t *testing.T) {
+	t.Parallel()
 	svc := newService(t, "", service.Options{})
 	rec := tracetest.NewSpanRecorder()
 	tracer := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec)).Tracer("test")

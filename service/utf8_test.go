@@ -22,6 +22,7 @@ import (
 // TestValidatePayloadRefusesUnusableStoreIDs: a connection naming a store id that no push or
 // pull could use is refused when it connects, on every transport (they all call ValidatePayload).
 func TestValidatePayloadRefusesUnusableStoreIDs(t *testing.T) {
+	t.Parallel()
 	svc := newService(t, "", service.Options{})
 	for _, tt := range []struct {
 		id   string
@@ -49,6 +50,7 @@ func TestValidatePayloadRefusesUnusableStoreIDs(t *testing.T) {
 // (written here straight into the engine) can still be pulled over Connect, with U+FFFD in place
 // of the invalid bytes, and listed by the admin API; only that store's responses are affected.
 func TestStoredInvalidUTF8IsRepaired(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	engine, err := pebblestore.Open(dir, pebblestore.Options{})
 	if err != nil {
