@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -36,6 +37,8 @@ type wsConn struct {
 	// requestEnded is closed and replaced whenever a request ends (a push waiting for a place
 	// under MaxRequestsPerSocket waits for it).
 	requestEnded chan struct{}
+	// pushesRunning counts the pushes started whose Exit is not queued yet.
+	pushesRunning atomic.Int32
 
 	requestsDone sync.WaitGroup // request goroutines
 	writerDone   chan struct{}
@@ -174,7 +177,7 @@ func (c *wsConn) readLoop() {
 // Running pushes count as queued frames: each will queue its Exit. (Pulls do not: a pull may
 // wait for an Ack that only this loop can read.)
 func (c *wsConn) awaitOutgoingRoom() bool {
-	for !c.out.belowHalf(c.runningPushes()) {
+	for !c.out.belowHalf(int(c.pushesRunning.Load())) {
 		select {
 		case <-c.out.space:
 		case <-c.closing:
@@ -182,19 +185,6 @@ func (c *wsConn) awaitOutgoingRoom() bool {
 		}
 	}
 	return true
-}
-
-// runningPushes counts the socket's pushes in progress.
-func (c *wsConn) runningPushes() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	n := 0
-	for _, r := range c.requests {
-		if !r.pull {
-			n++
-		}
-	}
-	return n
 }
 
 func (c *wsConn) logReadEnd(err error) {

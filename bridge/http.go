@@ -196,9 +196,8 @@ func (b *Bridge) runHTTPMessage(ctx, reqCtx context.Context, body []byte, sr syn
 		err, success = b.svc.Push(ctx, call.push), exitPushSuccess
 	case call.pull != nil:
 		call.pull.Live = false // HTTP has no live pulls; the client polls (PROTOCOL §6).
-		size := 0
 		err = b.svc.Pull(ctx, call.pull, func(page *syncv1.PullResponse) error {
-			if size >= b.opts.HTTPResponseLimit {
+			if res.reserved >= int64(b.opts.HTTPResponseLimit) {
 				return errResponseFull
 			}
 			chunk := appendChunk(nil, call.id, page)
@@ -208,8 +207,7 @@ func (b *Bridge) runHTTPMessage(ctx, reqCtx context.Context, body []byte, sr syn
 				}
 				return errResponseFull // the client polls again for the rest
 			}
-			res.reserved += int64(len(chunk))
-			size += len(chunk)
+			res.reserved += int64(len(chunk)) // the response's size so far
 			res.msgs = append(res.msgs, chunk)
 			return nil
 		})

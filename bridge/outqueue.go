@@ -9,9 +9,8 @@ import "github.com/livestore-sync/livestore-sync/service/budget"
 // Its bytes count against the socket's own bound and against the server's budget for all
 // clients (Options.OutgoingBudget) from when a frame is queued until it has been written.
 type outQueue struct {
-	frames   chan []byte
-	bytes    *budget.Account // queued and being written
-	maxBytes int64
+	frames chan []byte
+	bytes  *budget.Account // queued and being written
 	// space receives a signal whenever the writer has written a frame (readers waiting for room
 	// wait on it).
 	space chan struct{}
@@ -27,7 +26,7 @@ const (
 )
 
 func newOutQueue(maxFrames, maxBytes int, b *budget.Budget) *outQueue {
-	return &outQueue{frames: make(chan []byte, maxFrames), bytes: budget.NewAccount(b, int64(maxBytes)), maxBytes: int64(maxBytes), space: make(chan struct{}, 1)}
+	return &outQueue{frames: make(chan []byte, maxFrames), bytes: budget.NewAccount(b, int64(maxBytes)), space: make(chan struct{}, 1)}
 }
 
 // push queues frame for the member self (the socket, which the budget may evict). A single frame
@@ -76,5 +75,5 @@ func (q *outQueue) drop() {
 // of its bounds: the read loop reads the client's next frame only then, so that a client that
 // sends faster than it reads is slowed down rather than cut off.
 func (q *outQueue) belowHalf(pending int) bool {
-	return len(q.frames)+pending < max(cap(q.frames)/2, 1) && q.bytes.Held() < q.maxBytes/2
+	return len(q.frames)+pending < max(cap(q.frames)/2, 1) && q.bytes.Held() < q.bytes.Max()/2
 }

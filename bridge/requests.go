@@ -113,6 +113,9 @@ func (c *wsConn) startRequest(m clientMessage) {
 	c.requests[call.id] = r
 	c.requestsDone.Add(1) // under mu, so that a drain that saw draining unset waits for it
 	c.mu.Unlock()
+	if call.push != nil {
+		c.pushesRunning.Add(1) // until its Exit is queued (awaitOutgoingRoom)
+	}
 
 	go func() {
 		defer c.requestsDone.Done()
@@ -121,6 +124,7 @@ func (c *wsConn) startRequest(m clientMessage) {
 			c.runPull(r, call.pull)
 		} else {
 			c.runPush(r, call.push)
+			c.pushesRunning.Add(-1)
 		}
 	}()
 }

@@ -188,6 +188,7 @@ func (s *Service) sendBacklog(ctx context.Context, storeID string, info storage.
 			if err != nil {
 				return &StorageError{Op: "read", Err: err}
 			}
+			s.repairStored(storeID, recs)
 			exhausted = len(recs) < want
 			if len(recs) > 0 {
 				after = recs[len(recs)-1].SeqNum
@@ -199,7 +200,7 @@ func (s *Service) sendBacklog(ctx context.Context, storeID string, info storage.
 		}
 		n, size := s.pageLen(buf)
 		sent += uint64(n)
-		resp := s.page(storeID, backendID, buf[:n], total-min(sent, total))
+		resp := s.page(backendID, buf[:n], total-min(sent, total))
 		buf = buf[n:]
 		s.metrics.page(n, size)
 		if err := send(resp); err != nil {
@@ -228,11 +229,11 @@ func (s *Service) countEvents(storeID string, info storage.StoreInfo, after uint
 }
 
 // pages splits the records of one push into NoMore pages, as live pulls receive them.
-func (s *Service) pages(storeID, backendID string, recs []storage.Record) []page {
+func (s *Service) pages(backendID string, recs []storage.Record) []page {
 	var out []page
 	for len(recs) > 0 {
 		n, size := s.pageLen(recs)
-		out = append(out, page{resp: s.page(storeID, backendID, recs[:n], 0), bytes: size})
+		out = append(out, page{resp: s.page(backendID, recs[:n], 0), bytes: size})
 		recs = recs[n:]
 	}
 	return out
@@ -252,20 +253,11 @@ func (s *Service) pageLen(recs []storage.Record) (n, size int) {
 	return n, size
 }
 
-// page builds a page of recs followed by remaining events, of the store storeID.
-func (s *Service) page(storeID, backendID string, recs []storage.Record, remaining uint64) *syncv1.PullResponse {
+// page builds a page of recs followed by remaining events.
+func (s *Service) page(backendID string, recs []storage.Record, remaining uint64) *syncv1.PullResponse {
 	batch := make([]*syncv1.PulledEvent, len(recs))
-	repaired := 0
 	for i := range recs {
-		if repairUTF8(&recs[i]) {
-			repaired++
-		}
 		batch[i] = pulledEvent(&recs[i])
-	}
-	if repaired > 0 {
-		s.log.Warn("store holds events whose text is not valid UTF-8 (stored before pushes were checked); "+
-			"sending them with U+FFFD in place of the invalid bytes", "store_id", strings.ToValidUTF8(storeID, "\uFFFD"),
-			"events", repaired, "first_seq_num", recs[0].SeqNum)
 	}
 	info := noMore()
 	if remaining > 0 {
@@ -276,6 +268,22 @@ func (s *Service) page(storeID, backendID string, recs []storage.Record, remaini
 
 func noMore() *syncv1.PageInfo {
 	return &syncv1.PageInfo{Kind: &syncv1.PageInfo_NoMore_{NoMore: &syncv1.PageInfo_NoMore{}}}
+}
+
+// repairStored repairs the text of records the store storeID's engine returned (repairUTF8),
+// logging when it had to. Live deliveries need none: their events were checked at push.
+func (s *Service) repairStored(storeID string, recs []storage.Record) {
+	repaired := 0
+	for i := range recs {
+		if repairUTF8(&recs[i]) {
+			repaired++
+		}
+	}
+	if repaired > 0 {
+		s.log.Warn("store holds events whose text is not valid UTF-8 (stored before pushes were checked); "+
+			"sending them with U+FFFD in place of the invalid bytes", "store_id", strings.ToValidUTF8(storeID, "\uFFFD"),
+			"events", repaired, "first_seq_num", recs[0].SeqNum)
+	}
 }
 
 // repairUTF8 replaces the invalid UTF-8 in r's text fields with U+FFFD, reporting whether there

@@ -318,7 +318,7 @@ func (s *Service) append(st *store, batch []*syncv1.Event) error {
 	}
 	st.info = info
 	if len(st.subs) > 0 { // pages are built only for stores that have live pulls
-		d := delivery{pages: s.pages(st.id, st.info.BackendID, recs), committed: time.Now()}
+		d := delivery{pages: s.pages(st.info.BackendID, recs), committed: time.Now()}
 		for _, p := range d.pages {
 			d.bytes += int64(p.bytes)
 		}

@@ -39,9 +39,6 @@ const (
 	defaultDataDir = "./data"
 	// defaultDrainTimeout bounds how long a shutdown waits for connections to finish.
 	defaultDrainTimeout = 10 * time.Second
-	// maxConnectMessageBytes bounds one Connect/gRPC request message: a push of
-	// service.DefaultMaxPushBytes of events, plus room for protobuf framing.
-	maxConnectMessageBytes = service.DefaultMaxConnectBodyBytes
 	// maxSmallMessageBytes bounds the request messages of reflection and health, which are small.
 	maxSmallMessageBytes = 64 << 10
 	// readHeaderTimeout bounds how long a client may take to send request headers.
@@ -121,7 +118,7 @@ func serve(args []string, stderr io.Writer) error {
 		log:       log,
 		traceOpts: traceOpts,
 		guard: service.ConnectGuardOptions{
-			MaxCalls: cfg.maxGRPCCalls, MaxBodyBytes: maxConnectMessageBytes,
+			MaxCalls: cfg.maxGRPCCalls, MaxBodyBytes: service.DefaultMaxConnectBodyBytes,
 			Authenticate: headerCheck(cfg, jwks), Metrics: metrics,
 		},
 	}
@@ -273,7 +270,7 @@ func (s *server) routes(reg *prometheus.Registry, metrics *service.Metrics, admi
 	// headers, body bound and deadlines) before any body is read.
 	connectMux := http.NewServeMux()
 	observe := connect.WithInterceptors(service.NewLoggingInterceptor(metrics, s.log))
-	limit := connect.WithReadMaxBytes(maxConnectMessageBytes)
+	limit := connect.WithReadMaxBytes(service.DefaultMaxConnectBodyBytes)
 	syncGate := connect.WithInterceptors(refuse{errGRPCOff})
 	services := []string{grpchealth.HealthV1ServiceName}
 	if grpc {

@@ -47,5 +47,8 @@ func (a *Account) Give(n int64) {
 	a.budget.Release(n)
 }
 
+// Max returns the account's own bound in bytes.
+func (a *Account) Max() int64 { return a.max }
+
 // Held returns the bytes the account holds.
 func (a *Account) Held() int64 { return a.held.Load() }
