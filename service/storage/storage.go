@@ -12,6 +12,7 @@
 package storage
 
 import (
+	"context"
 	"errors"
 	"time"
 )
@@ -102,4 +103,40 @@ type Engine interface {
 	Checkpoint(dir string) error
 	// Close releases the engine. No other method may be called after it.
 	Close() error
+}
+
+// A Change is what a Shared engine reports of a write to a store, by any process: the store's
+// backend id and head once the write committed.
+type Change struct {
+	// StoreID is the id of the store written.
+	StoreID string
+	// BackendID is the store's backend id after the write, "" when the write deleted the store.
+	BackendID string
+	// Head is the store's head after the write: 0 after a reset (CreateStore) or a deletion.
+	Head uint64
+}
+
+// Shared is implemented by engines whose data several processes (nodes) use at once, such as a
+// database server. Any other process may write to any store at any time, so a Service over a
+// Shared engine never trusts the metadata it has cached: it reads it again before answering a
+// pull, treats ErrHeadMismatch from Append as a write by another node, and feeds its live pulls
+// from Watch.
+//
+// On a Shared engine, Append returns ErrHeadMismatch, writing nothing, when the stored head is
+// not prevHead, when the stored backend id is not info.BackendID, or when the store does not
+// exist (any of them is another process's write); every Engine method may be called
+// concurrently for one store id from several processes.
+type Shared interface {
+	Engine
+	// CreateStoreIfMissing durably records a new, empty store with the given metadata unless a
+	// store of that id exists (another process may have created it a moment ago), and returns
+	// the metadata of the store that exists once it returns.
+	CreateStoreIfMissing(storeID string, info StoreInfo) (StoreInfo, error)
+	// Watch reports writes to the stores until ctx ends, then returns ctx's error. It calls
+	// changed for every Append, CreateStore and DeleteStore that commits, in any process this one
+	// included, in commit order for each store; and resync whenever it may have missed some
+	// (for example after its connection to the database was lost and restored): every store may
+	// have changed since. Both are called from one goroutine, never at once; they should return
+	// quickly. Watch returns at once with an error when it cannot start watching at all.
+	Watch(ctx context.Context, changed func(Change), resync func()) error
 }
