@@ -58,16 +58,12 @@ func (s *Service) ResetStore(ctx context.Context, storeID string) (storage.Store
 	if err := s.loadExisting(st); err != nil {
 		return storage.StoreInfo{}, err
 	}
-	old := st.info.BackendID
 	info := storage.StoreInfo{BackendID: s.newBackendID(), CreatedAt: s.now().Truncate(time.Millisecond)}
 	if err := s.engine.CreateStore(storeID, info); err != nil {
 		st.loaded = false
 		return storage.StoreInfo{}, &StorageError{Op: "reset store", Err: err}
 	}
-	st.info = info
-	for sub := range st.subs {
-		st.end(sub, &BackendIDMismatchError{Expected: info.BackendID, Received: old})
-	}
+	s.setInfo(st, info) // ends the live pulls: a new backend id
 	return info, nil
 }
 
@@ -83,9 +79,7 @@ func (s *Service) DeleteStore(ctx context.Context, storeID string) error {
 	if err := s.engine.DeleteStore(storeID); err != nil {
 		return &StorageError{Op: "delete store", Err: err}
 	}
-	for sub := range st.subs {
-		st.end(sub, ErrStoreDeleted)
-	}
+	s.forget(st, ErrStoreDeleted)
 	return nil
 }
 
@@ -148,7 +142,7 @@ func (s *Service) lockStore(ctx context.Context, storeID string) (st *store, rel
 // loadExisting loads a store's metadata into st, returning ErrStoreNotFound for a missing store.
 // The caller holds the store's lock.
 func (s *Service) loadExisting(st *store) error {
-	err := s.load(st, false)
+	err := s.loadFresh(st, false)
 	if errors.Is(err, ErrStoreNotFound) {
 		return ErrStoreNotFound
 	}

@@ -31,6 +31,8 @@ type Metrics struct {
 	storesOpen    prometheus.Gauge
 	connections   *prometheus.GaugeVec
 	refused       *prometheus.CounterVec
+	remoteEvts    prometheus.Counter
+	remoteLag     prometheus.Histogram
 }
 
 // NewMetrics creates the service's metrics and registers them with reg.
@@ -79,8 +81,18 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "livestore_sync_connections_refused_total",
 			Help: "Connections refused because their transport was at its limit of open connections, by transport.",
 		}, []string{"transport"}),
+		remoteEvts: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "livestore_sync_remote_events_total",
+			Help: "Events written by other nodes of a shared engine and read by this node for its live pulls.",
+		}),
+		remoteLag: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "livestore_sync_cross_node_delivery_lag_seconds",
+			Help: "Time from another node storing a push (by its clock, to the millisecond) to this node " +
+				"handing it to its live pulls.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 14), // 1ms … ~8s
+		}),
 	}
-	reg.MustRegister(m.pushes, m.pushedEvents, m.pushDuration, m.pullPages, m.pullEvents, m.pullBytes,
+	reg.MustRegister(m.remoteEvts, m.remoteLag, m.pushes, m.pushedEvents, m.pushDuration, m.pullPages, m.pullEvents, m.pullBytes,
 		m.livePulls, m.liveLag, m.slowConsumers, m.storesOpen, m.connections, m.refused)
 	return m
 }
@@ -108,6 +120,13 @@ func (m *Metrics) page(events, bytes int) {
 func (m *Metrics) liveDelivered(committed time.Time) {
 	if m != nil {
 		m.liveLag.Observe(time.Since(committed).Seconds())
+	}
+}
+
+func (m *Metrics) remoteEvents(n int, committed time.Time) {
+	if m != nil {
+		m.remoteEvts.Add(float64(n))
+		m.remoteLag.Observe(max(0, time.Since(committed).Seconds()))
 	}
 }
 

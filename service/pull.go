@@ -52,7 +52,7 @@ func (s *Service) Pull(ctx context.Context, req *syncv1.PullRequest, send func(*
 	if err := st.lock(ctx); err != nil {
 		return s.ended(ctx)
 	}
-	err = s.load(st, true)
+	err = s.loadFresh(st, true)
 	info := st.info
 	st.unlock()
 	if err != nil {

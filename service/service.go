@@ -66,7 +66,9 @@ type Options struct {
 
 // Service is the sync service. It is safe for concurrent use.
 type Service struct {
-	engine          storage.Engine
+	engine storage.Engine
+	// shared is engine when several nodes share it (storage.Shared), else nil; see shared.go.
+	shared          storage.Shared
 	limits          Limits
 	now             func() time.Time
 	newBackendID    func() string
@@ -91,6 +93,10 @@ type Service struct {
 	idle          *list.List
 	maxIdleStores int
 	inflight      sync.WaitGroup // pushes and pulls running, so Close can wait for them
+	// refreshers are the goroutines reading stores again after other nodes' writes, and
+	// watchDone is closed when the shared engine's watcher has returned (shared.go).
+	refreshers sync.WaitGroup
+	watchDone  chan struct{}
 }
 
 // New returns a Service over engine. The Service owns the engine: Close closes it.
@@ -134,6 +140,11 @@ func New(engine storage.Engine, opts Options) (*Service, error) {
 		s.newBackendID = NewBackendID
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
+	if shared, ok := engine.(storage.Shared); ok {
+		s.shared = shared
+		s.watchDone = make(chan struct{})
+		go s.watch()
+	}
 	return s, nil
 }
 
@@ -167,12 +178,17 @@ func (s *Service) acquireStore(id string) *store {
 		s.stores[id] = st
 		s.metrics.storeOpened()
 	}
+	s.useStore(st)
+	return st
+}
+
+// useStore marks a store in memory in use until releaseStore. The caller holds s.mu.
+func (s *Service) useStore(st *store) {
 	if st.idleElem != nil {
 		s.idle.Remove(st.idleElem)
 		st.idleElem = nil
 	}
 	st.refs++
-	return st
 }
 
 // releaseStore ends a use of st begun by acquireStore. A store no request uses any more joins
@@ -242,14 +258,42 @@ func (s *Service) Push(ctx context.Context, req *syncv1.PushRequest) (err error)
 	if err := s.load(st, true); err != nil {
 		return err
 	}
-	if req.BackendId != nil && req.GetBackendId() != st.info.BackendID {
-		return &BackendIDMismatchError{Expected: st.info.BackendID, Received: req.GetBackendId()}
-	}
-	batch, err = s.skipStored(st, batch)
-	if err != nil || len(batch) == 0 {
+	for attempt := 1; ; attempt++ {
+		rest, err := s.decide(st, req.BackendId, batch)
+		if err != nil && s.shared != nil && attempt == 1 && !isStorageError(err) {
+			// Another node may have written since the store was cached: decide again on what
+			// the engine holds.
+			if err := s.reload(st, true); err != nil {
+				return err
+			}
+			continue
+		}
+		if err != nil || len(rest) == 0 {
+			return err
+		}
+		err = s.append(st, rest)
+		if s.shared != nil && errors.Is(err, storage.ErrHeadMismatch) && attempt < maxSharedPushAttempts {
+			if err := s.reload(st, true); err != nil { // another node wrote first
+				return err
+			}
+			continue
+		}
 		return err
 	}
-	return s.append(st, batch)
+}
+
+// decide checks a push against the store's metadata, returning the part of the batch to append
+// (none for an identical retry), or why the push cannot be stored. The caller holds the lock.
+func (s *Service) decide(st *store, backendID *string, batch []*syncv1.Event) ([]*syncv1.Event, error) {
+	if backendID != nil && *backendID != st.info.BackendID {
+		return nil, &BackendIDMismatchError{Expected: st.info.BackendID, Received: *backendID}
+	}
+	return s.skipStored(st, batch)
+}
+
+func isStorageError(err error) bool {
+	var serr *StorageError
+	return errors.As(err, &serr)
 }
 
 // skipStored checks the batch against the store's head. It returns the part of the batch to
@@ -317,6 +361,7 @@ func (s *Service) append(st *store, batch []*syncv1.Event) error {
 		return &StorageError{Op: "append", Err: err}
 	}
 	st.info = info
+	st.known.Store(&storage.Change{StoreID: st.id, BackendID: info.BackendID, Head: info.Head})
 	if len(st.subs) > 0 { // pages are built only for stores that have live pulls
 		d := delivery{pages: s.pages(st.info.BackendID, recs), committed: time.Now()}
 		for _, p := range d.pages {
@@ -355,24 +400,19 @@ func outcome(err error) string {
 // load reads the store's metadata into st when it is not loaded yet, creating the store when it
 // does not exist and create is set. The caller holds the store's lock.
 func (s *Service) load(st *store, create bool) error {
-	if st.loaded {
+	if st.loaded && !st.stale.Load() {
 		return nil
 	}
-	info, err := s.engine.LoadStore(st.id)
-	if errors.Is(err, storage.ErrStoreNotFound) && create {
-		info = storage.StoreInfo{BackendID: s.newBackendID(), CreatedAt: s.now().Truncate(time.Millisecond)}
-		err = s.engine.CreateStore(st.id, info)
-		if err != nil {
-			return &StorageError{Op: "create store", Err: err}
-		}
-	} else if errors.Is(err, storage.ErrStoreNotFound) {
-		return err
-	} else if err != nil {
-		return &StorageError{Op: "load store", Err: err}
+	return s.reload(st, create)
+}
+
+// loadFresh is load where a cached metadata may be behind the engine's: over a Shared engine,
+// it always reads the store again. The caller holds the store's lock.
+func (s *Service) loadFresh(st *store, create bool) error {
+	if s.shared != nil {
+		return s.reload(st, create)
 	}
-	st.info = info
-	st.loaded = true
-	return nil
+	return s.load(st, create)
 }
 
 // Ping answers at once: nil, unless the service is shutting down or the store id is invalid.
@@ -403,6 +443,10 @@ func (s *Service) Close() error {
 		st.closeSubscriptions(ErrClosed)
 	}
 	s.inflight.Wait()
+	if s.watchDone != nil {
+		<-s.watchDone
+	}
+	s.refreshers.Wait()
 	if err := s.engine.Close(); err != nil {
 		return fmt.Errorf("close storage: %w", err)
 	}

@@ -113,6 +113,10 @@ func TestPushValidation(t *testing.T) {
 		{"name not UTF-8", &syncv1.PushRequest{StoreId: "s", Batch: withEvent(0, func(e *syncv1.Event) { e.Name = "todo\xc3" })}, 0, "name is not valid UTF-8"},
 		{"client id not UTF-8", &syncv1.PushRequest{StoreId: "s", Batch: withEvent(2, func(e *syncv1.Event) { e.ClientId = "\xed\xa0\x80" })}, 2, "client_id is not valid UTF-8"},
 		{"session id not UTF-8", &syncv1.PushRequest{StoreId: "s", Batch: withEvent(2, func(e *syncv1.Event) { e.SessionId = "\x80" })}, 2, "session_id is not valid UTF-8"},
+		{"store id with U+0000", &syncv1.PushRequest{StoreId: "s\x00", Batch: events(0, 1)}, -1, "store_id holds the character U+0000"},
+		{"name with U+0000", &syncv1.PushRequest{StoreId: "s", Batch: withEvent(1, func(e *syncv1.Event) { e.Name = "a\x00" })}, 1, "name holds the character U+0000"},
+		{"client id with U+0000", &syncv1.PushRequest{StoreId: "s", Batch: withEvent(0, func(e *syncv1.Event) { e.ClientId = "\x00" })}, 0, "client_id holds the character U+0000"},
+		{"session id with U+0000", &syncv1.PushRequest{StoreId: "s", Batch: withEvent(2, func(e *syncv1.Event) { e.SessionId = "x\x00y" })}, 2, "session_id holds the character U+0000"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -195,7 +199,7 @@ func TestPushHeadRules(t *testing.T) {
 func TestStoreIsolation(t *testing.T) {
 	t.Parallel()
 	svc := newService(t, "", service.Options{})
-	ids := []string{"a", "ab", "A", "a.b", "a_b", "a b", "a/b", "ü", "a\x00", "\xff"[:0] + "z", strings.Repeat("x", 512)}
+	ids := []string{"a", "ab", "A", "a.b", "a_b", "a b", "a/b", "ü", "a\x01", "\xff"[:0] + "z", strings.Repeat("x", 512)}
 	for i, id := range ids {
 		push(t, svc, id, events(0, i+1))
 	}

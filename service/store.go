@@ -4,6 +4,7 @@ import (
 	"container/list"
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	syncv1 "github.com/livestore-sync/livestore-sync/gen/livestore/sync/v1"
@@ -23,8 +24,21 @@ type store struct {
 	// so that waiting for the lock can be cancelled). It guards all fields below.
 	token  chan struct{}
 	loaded bool
-	info   storage.StoreInfo
-	subs   map[*subscription]struct{}
+	// info is the store's metadata as last read or written by this process. While the store has
+	// live pulls, they have been given every event up to info.Head of info.BackendID: every change
+	// of info goes through Service.setInfo or Service.append, which publish what it adds.
+	info storage.StoreInfo
+	subs map[*subscription]struct{}
+
+	// Read without the lock, by the watcher of a shared engine (see shared.go):
+	// known is the backend id and head of info, once loaded; live is len(subs).
+	known atomic.Pointer[storage.Change]
+	live  atomic.Int32
+	// stale is set when another node wrote to the store while it had no live pull: its info is
+	// read again before the next push relies on it.
+	stale atomic.Bool
+	// refreshing is set while a refresh of the store is scheduled; guarded by Service.mu.
+	refreshing bool
 }
 
 func newStore(id string) *store {
@@ -82,6 +96,7 @@ type subscription struct {
 func (st *store) subscribe(queueLen int, maxBytes int64, b *budget.Budget) *subscription {
 	sub := &subscription{maxLen: queueLen, budget: b, bytes: budget.NewAccount(b, maxBytes), wake: make(chan struct{}, 1)}
 	st.subs[sub] = struct{}{}
+	st.live.Store(int32(len(st.subs)))
 	b.Join(sub)
 	return sub
 }
@@ -91,6 +106,7 @@ func (st *store) subscribe(queueLen int, maxBytes int64, b *budget.Budget) *subs
 func (st *store) unsubscribe(sub *subscription) {
 	st.token <- struct{}{}
 	delete(st.subs, sub)
+	st.live.Store(int32(len(st.subs)))
 	<-st.token
 	sub.budget.Leave(sub)
 	sub.finish(ErrClosed)
@@ -195,14 +211,20 @@ func (st *store) publish(d delivery, m *Metrics) {
 // end removes a subscription and ends it with err. The caller holds the lock.
 func (st *store) end(sub *subscription, err error) {
 	delete(st.subs, sub)
+	st.live.Store(int32(len(st.subs)))
 	sub.finish(err)
+}
+
+// endAll ends every subscription with err. The caller holds the lock.
+func (st *store) endAll(err error) {
+	for sub := range st.subs {
+		st.end(sub, err)
+	}
 }
 
 // closeSubscriptions ends every subscription with err.
 func (st *store) closeSubscriptions(err error) {
 	st.token <- struct{}{}
-	for sub := range st.subs {
-		st.end(sub, err)
-	}
+	st.endAll(err)
 	<-st.token
 }

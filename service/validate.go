@@ -3,6 +3,7 @@ package service
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 	"unicode/utf8"
 
 	syncv1 "github.com/livestore-sync/livestore-sync/gen/livestore/sync/v1"
@@ -18,14 +19,17 @@ func (s *Service) checkStoreID(id string) error {
 	return s.checkStoreIDText(id)
 }
 
-// checkStoreIDText rejects store ids that are too long or not valid UTF-8 (the empty id passes:
-// connections may name it, and their pushes and pulls then fail in checkStoreID).
+// checkStoreIDText rejects store ids that are too long, not valid UTF-8 or hold U+0000 (the
+// empty id passes: connections may name it, and their pushes and pulls then fail in
+// checkStoreID).
 func (s *Service) checkStoreIDText(id string) error {
 	switch {
 	case len(id) > s.limits.MaxStoreIDBytes:
 		return &InvalidRequestError{Reason: fmt.Sprintf("store_id is %d bytes long, more than the limit of %d", len(id), s.limits.MaxStoreIDBytes)}
 	case !utf8.ValidString(id):
 		return &InvalidRequestError{Reason: "store_id is not valid UTF-8"}
+	case strings.IndexByte(id, 0) >= 0:
+		return &InvalidRequestError{Reason: "store_id holds the character U+0000"}
 	}
 	return nil
 }
@@ -47,6 +51,9 @@ func (s *Service) validateBatch(batch []*syncv1.Event) error {
 		}
 		if field := invalidUTF8Field(e); field != "" {
 			return bad("%s is not valid UTF-8", field)
+		}
+		if field := nulField(e); field != "" {
+			return bad("%s holds the character U+0000", field)
 		}
 		if e.GetSeqNum() <= e.GetParentSeqNum() {
 			return bad("seq_num %d is not greater than parent_seq_num %d", e.GetSeqNum(), e.GetParentSeqNum())
@@ -77,6 +84,20 @@ func invalidUTF8Field(e *syncv1.Event) string {
 		{"name", e.GetName()}, {"args", e.GetArgs()}, {"client_id", e.GetClientId()}, {"session_id", e.GetSessionId()},
 	} {
 		if !utf8.ValidString(f.value) {
+			return f.name
+		}
+	}
+	return ""
+}
+
+// nulField names the first of e's name, client_id and session_id that holds U+0000, or returns
+// "". No LiveStore client makes such ids, and SQL databases cannot keep them as text (args
+// cannot hold a raw U+0000 either: JSON escapes it).
+func nulField(e *syncv1.Event) string {
+	for _, f := range [...]struct{ name, value string }{
+		{"name", e.GetName()}, {"client_id", e.GetClientId()}, {"session_id", e.GetSessionId()},
+	} {
+		if strings.IndexByte(f.value, 0) >= 0 {
 			return f.name
 		}
 	}

@@ -134,9 +134,9 @@ type Shared interface {
 	CreateStoreIfMissing(storeID string, info StoreInfo) (StoreInfo, error)
 	// Watch reports writes to the stores until ctx ends, then returns ctx's error. It calls
 	// changed for every Append, CreateStore and DeleteStore that commits, in any process this one
-	// included, in commit order for each store; and resync whenever it may have missed some
-	// (for example after its connection to the database was lost and restored): every store may
-	// have changed since. Both are called from one goroutine, never at once; they should return
+	// included, in commit order for each store; and resync whenever it may have missed some:
+	// once it has started watching (writes before it were not reported), and after its connection
+	// to the database was lost and restored. After resync, every store may have changed. Both are called from one goroutine, never at once; they should return
 	// quickly. Watch returns at once with an error when it cannot start watching at all.
 	Watch(ctx context.Context, changed func(Change), resync func()) error
 }
