@@ -7,6 +7,7 @@ import (
 	"connectrpc.com/connect"
 	syncv1 "github.com/livestore-sync/livestore-sync/gen/livestore/sync/v1"
 	"github.com/livestore-sync/livestore-sync/gen/livestore/sync/v1/syncv1connect"
+	"github.com/livestore-sync/livestore-sync/service/storage"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/structpb"
 )
@@ -84,7 +85,7 @@ func (h *Handler) admit(ctx context.Context, req connect.AnyRequest, msg payload
 //   - ErrStoreNotFound: NotFound
 //   - ErrStoreDeleted: NotFound
 //   - ErrLivePullBehind: ResourceExhausted
-//   - ErrClosed: Unavailable
+//   - ErrClosed, and storage errors wrapping storage.ErrUnavailable: Unavailable
 //   - context.Canceled, context.DeadlineExceeded: Canceled, DeadlineExceeded
 //   - anything else (storage failures): Internal
 //
@@ -134,7 +135,7 @@ func ConnectError(err error) error {
 		return connect.NewError(connect.CodeNotFound, err)
 	case errors.Is(err, ErrLivePullBehind):
 		return connect.NewError(connect.CodeResourceExhausted, err)
-	case errors.Is(err, ErrClosed):
+	case errors.Is(err, ErrClosed), errors.Is(err, storage.ErrUnavailable):
 		return connect.NewError(connect.CodeUnavailable, err)
 	case errors.Is(err, context.Canceled): // the caller went away (not CodeOf: that says Unknown)
 		return connect.NewError(connect.CodeCanceled, err)

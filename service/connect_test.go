@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"connectrpc.com/connect"
+	"github.com/livestore-sync/livestore-sync/service/storage"
 )
 
 // TestConnectErrorCodes checks the codes of ConnectError, the context's errors among them: a
@@ -23,6 +24,7 @@ func TestConnectErrorCodes(t *testing.T) {
 		{ErrClosed, connect.CodeUnavailable},
 		{ErrLivePullBehind, connect.CodeResourceExhausted},
 		{&StorageError{Op: "append", Err: errors.New("disk full")}, connect.CodeInternal},
+		{&StorageError{Op: "append", Err: fmt.Errorf("connect to database: %w", storage.ErrUnavailable)}, connect.CodeUnavailable},
 		{&ServerAheadError{MinimumExpectedNum: 2, ProvidedNum: 1}, connect.CodeAborted},
 		{connect.NewError(connect.CodeCanceled, errors.New("client gone")), connect.CodeCanceled},
 	}

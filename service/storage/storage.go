@@ -20,6 +20,11 @@ import (
 // ErrStoreNotFound is returned for an operation on a store that does not exist.
 var ErrStoreNotFound = errors.New("store not found")
 
+// ErrUnavailable is wrapped by the errors of an engine that cannot reach its data for now, such
+// as a database server that is down or unreachable: the operation may succeed when retried, and
+// clients are told to retry (Connect code unavailable).
+var ErrUnavailable = errors.New("storage unavailable")
+
 // ErrHeadMismatch is returned by Append when the store's head on disk is not the head the caller
 // appended after: a bug in the caller's serialization, never expected in normal operation.
 var ErrHeadMismatch = errors.New("store head changed concurrently")
