@@ -5,6 +5,8 @@
 //   E2E_TARGET=reference                          -> the target is the original @livestore/sync-cf server:
 //                                                    tests for deliberate improvements are skipped
 //   E2E_SERVER_LOG=1                              -> pass the spawned server's stdout/stderr through
+//   E2E_POSTGRES_DB_URL=postgres://…/db          -> spawned servers keep their events in that database
+//                                                    (`serve --postgres`; run.mjs sets it up)
 import { spawn } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'
 import net from 'node:net'
@@ -14,6 +16,8 @@ import path from 'node:path'
 export const externalUrl = process.env.E2E_EXTERNAL_URL?.replace(/\/+$/, '') || undefined
 export const isExternal = externalUrl !== undefined
 export const isReference = process.env.E2E_TARGET === 'reference'
+/** The PostgreSQL database the spawned servers use, or undefined (Pebble in a temp dir). */
+export const postgresDatabaseUrl = process.env.E2E_POSTGRES_DB_URL || undefined
 
 /** Skip reason for tests of deliberate improvements over the original server (or false). */
 export const skipOnReference = (why) => (isReference ? `original server does not do this: ${why}` : false)
@@ -87,7 +91,8 @@ export const startServer = async ({ args = [], env = {} } = {}) => {
 
   const spawnIt = async () => {
     done = false
-    child = spawn(bin, ['serve', '--addr', `127.0.0.1:${port}`, '--data-dir', dataDir, ...args], {
+    const engine = postgresDatabaseUrl ? ['--postgres', postgresDatabaseUrl] : []
+    child = spawn(bin, ['serve', '--addr', `127.0.0.1:${port}`, '--data-dir', dataDir, ...engine, ...args], {
       stdio: ['ignore', passLog ? 'inherit' : 'pipe', passLog ? 'inherit' : 'pipe'],
       env: { ...process.env, ...env },
     })
