@@ -189,7 +189,7 @@ func fanout(ctx context.Context, c *Config, name string, o MixedOptions) (*Resul
 	if err := w.end(r); err != nil {
 		return nil, err
 	}
-	r.Latency = latencyOf("delivery", &latency)
+	r.Latency = LatencySummary("delivery", &latency)
 	for _, f := range followers {
 		if err := f.check(head); err != nil {
 			return nil, err

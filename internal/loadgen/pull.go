@@ -73,7 +73,7 @@ func Pull(ctx context.Context, cfg Config, o PullOptions) (*Result, error) {
 	if err := w.end(r); err != nil {
 		return nil, err
 	}
-	r.Latency = latencyOf("whole pull", &hist)
+	r.Latency = LatencySummary("whole pull", &hist)
 	return r, nil
 }
 

@@ -81,7 +81,7 @@ func Push(ctx context.Context, cfg Config, o PushOptions) (*Result, error) {
 	if err := w.end(r); err != nil {
 		return nil, err
 	}
-	r.Latency = latencyOf("push round trip", &hist)
+	r.Latency = LatencySummary("push round trip", &hist)
 	if !o.NoVerify {
 		if err := verifyStores(ctx, conns, o.Concurrency, uint64(o.Events)); err != nil {
 			return nil, err

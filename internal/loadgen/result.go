@@ -50,7 +50,8 @@ type Latency struct {
 	MaxMs float64 `json:"max_ms"`
 }
 
-func latencyOf(of string, h *Histogram) *Latency {
+// LatencySummary summarises h, saying it timed of; nil when h is empty.
+func LatencySummary(of string, h *Histogram) *Latency {
 	if h.Count() == 0 {
 		return nil
 	}

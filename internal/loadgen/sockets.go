@@ -95,7 +95,7 @@ func Sockets(ctx context.Context, cfg Config, o SocketsOptions) (*Result, error)
 	if err := w.end(r); err != nil {
 		return nil, err
 	}
-	r.Latency = latencyOf("open + first page", &hist)
+	r.Latency = LatencySummary("open + first page", &hist)
 
 	// Every held socket still delivers.
 	before := deliveries.Load()
