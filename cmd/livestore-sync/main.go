@@ -11,6 +11,7 @@
 //	livestore-sync stores list|info|reset|delete …
 //	livestore-sync tail|export|import|push STORE [flags]
 //	livestore-sync backup DIR
+//	livestore-sync bench push|pull|fanout|sockets|mixed [flags]
 //
 // Run `livestore-sync help` for the commands and `livestore-sync COMMAND --help` for their flags.
 package main
@@ -41,6 +42,9 @@ Client commands, for a running server:
   livestore-sync import STORE [--in FILE]        push exported JSON lines into a store
   livestore-sync push STORE [--in FILE]          append events given as JSON lines
   livestore-sync backup DIR                      back the database up into DIR, on the server (admin)
+  livestore-sync bench push|pull|fanout|sockets|mixed [flags]
+                                                 generate load over LiveStore's WebSocket protocol and
+                                                 measure it (see livestore-sync bench --help)
   livestore-sync help                            show this help
 
 Every client command takes --server URL (default http://localhost:8787, env
@@ -89,6 +93,8 @@ func runWith(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		err = pushCmd(env, args[1:])
 	case "backup":
 		err = backupCmd(env, args[1:])
+	case "bench":
+		err = benchCmd(env, args[1:])
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return exitOK

@@ -231,17 +231,20 @@ func (c *nullConn) push(ctx context.Context, id string, batch []json.RawMessage)
 		return
 	}
 	st.events = append(st.events, batch...)
-	if len(st.subs) > 0 {
-		for len(batch) > 0 {
-			n := min(len(batch), nullPageEvents)
-			values := appendValues(nil, batch[:n], 0)
-			for p := range st.subs {
-				p.enqueue(values)
-			}
-			batch = batch[n:]
+	// Encoded once for every live pull; the Exit waits until each pull wrote it, as a server
+	// delivers a push to live pulls before it answers the pusher (PROTOCOL §5.5).
+	var written sync.WaitGroup
+	for len(st.subs) > 0 && len(batch) > 0 {
+		n := min(len(batch), nullPageEvents)
+		values := appendValues(nil, batch[:n], 0)
+		for p := range st.subs {
+			written.Add(1)
+			p.enqueue(liveValues{values, &written})
 		}
+		batch = batch[n:]
 	}
 	st.mu.Unlock()
+	written.Wait()
 	c.write(ctx, exitFrame(id, `{"_tag":"Success","value":{}}`))
 }
 
@@ -275,7 +278,7 @@ type nullPull struct {
 	acks chan struct{}
 
 	mu      sync.Mutex
-	queue   [][]byte      // live values not yet sent
+	queue   []liveValues  // not yet sent
 	signal  chan struct{} // a value was queued
 	stopped chan struct{}
 	once    sync.Once
@@ -283,9 +286,15 @@ type nullPull struct {
 
 func (p *nullPull) stop() { p.once.Do(func() { close(p.stopped) }) }
 
-func (p *nullPull) enqueue(values []byte) {
+// liveValues are the values of a live Chunk, and the push that waits for them to be written.
+type liveValues struct {
+	values  []byte
+	written *sync.WaitGroup
+}
+
+func (p *nullPull) enqueue(v liveValues) {
 	p.mu.Lock()
-	p.queue = append(p.queue, values)
+	p.queue = append(p.queue, v)
 	p.mu.Unlock()
 	select {
 	case p.signal <- struct{}{}:
@@ -310,6 +319,13 @@ func (c *nullConn) startPull(ctx context.Context, id string, live bool, after ui
 			st.mu.Lock()
 			delete(st.subs, p)
 			st.mu.Unlock()
+			// Nothing is queued any more: release the pushes waiting for what was not sent.
+			p.mu.Lock()
+			for _, v := range p.queue {
+				v.written.Done()
+			}
+			p.queue = nil
+			p.mu.Unlock()
 			c.mu.Lock()
 			delete(c.pulls, id)
 			c.mu.Unlock()
@@ -359,9 +375,14 @@ func (p *nullPull) run(ctx context.Context, backlog []json.RawMessage, live bool
 		q := p.queue
 		p.queue = nil
 		p.mu.Unlock()
-		for _, v := range q {
-			frame = p.chunk(frame[:0], v)
-			if err := p.c.ws.Write(ctx, websocket.MessageText, frame); err != nil {
+		for i, v := range q {
+			frame = p.chunk(frame[:0], v.values)
+			err := p.c.ws.Write(ctx, websocket.MessageText, frame)
+			v.written.Done()
+			if err != nil {
+				for _, rest := range q[i+1:] {
+					rest.written.Done()
+				}
 				return err
 			}
 		}
