@@ -206,4 +206,3 @@ func (f *benchFlags) ceilings(ctx context.Context, name string, cfg loadgen.Conf
 	}
 	return results, nil
 }
-

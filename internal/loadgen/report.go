@@ -34,15 +34,23 @@ func WriteTable(w io.Writer, results []*Result) error {
 			}
 			return map[bool]string{true: "yes", false: "no"}[r.Checked]
 		}},
-		{"server cores", func(r *Result) string { return serverCell(r, func(u *ServerUsage) string { return strconv.FormatFloat(u.Cores, 'f', 2, 64) }) }},
-		{"µs/event", func(r *Result) string { return serverCell(r, func(u *ServerUsage) string { return micros(u.MicrosPerEvent) }) }},
-		{"µs/delivery", func(r *Result) string { return serverCell(r, func(u *ServerUsage) string { return micros(u.MicrosPerDelivery) }) }},
+		{"server cores", func(r *Result) string {
+			return serverCell(r, func(u *ServerUsage) string { return strconv.FormatFloat(u.Cores, 'f', 2, 64) })
+		}},
+		{"µs/event", func(r *Result) string {
+			return serverCell(r, func(u *ServerUsage) string { return micros(u.MicrosPerEvent) })
+		}},
+		{"µs/delivery", func(r *Result) string {
+			return serverCell(r, func(u *ServerUsage) string { return micros(u.MicrosPerDelivery) })
+		}},
 		{"RSS MB before→after", func(r *Result) string {
 			return serverCell(r, func(u *ServerUsage) string {
 				return fmt.Sprintf("%.1f→%.1f", float64(u.RSSBeforeKB)/1024, float64(u.RSSAfterKB)/1024)
 			})
 		}},
-		{"KB/socket", func(r *Result) string { return serverCell(r, func(u *ServerUsage) string { return micros(u.KBPerSocket) }) }},
+		{"KB/socket", func(r *Result) string {
+			return serverCell(r, func(u *ServerUsage) string { return micros(u.KBPerSocket) })
+		}},
 	}
 	rows := make([][]string, len(results)+1)
 	var keep []int

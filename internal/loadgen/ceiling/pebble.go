@@ -109,7 +109,7 @@ func PebbleCommits(ctx context.Context, o PebbleOptions) (*loadgen.Result, error
 // quietLogger drops Pebble's log messages; fatal ones still end the process.
 type quietLogger struct{}
 
-func (quietLogger) Infof(string, ...any) {}
+func (quietLogger) Infof(string, ...any)  {}
 func (quietLogger) Errorf(string, ...any) {}
 func (quietLogger) Fatalf(format string, args ...any) {
 	panic(fmt.Sprintf(format, args...))
