@@ -1,6 +1,7 @@
 package loadgen
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -107,15 +108,23 @@ func (c *conn) read() {
 }
 
 func (c *conn) readFrames() error {
-	var ack []byte
+	var (
+		ack []byte
+		buf bytes.Buffer // reused: frames are decoded before the next is read
+	)
 	for {
-		typ, data, err := c.ws.Read(context.Background())
+		typ, r, err := c.ws.Reader(context.Background())
 		if err != nil {
 			return err
 		}
 		if typ != websocket.MessageText {
 			return errors.New("binary frame from the server")
 		}
+		buf.Reset()
+		if _, err := buf.ReadFrom(r); err != nil {
+			return err
+		}
+		data := buf.Bytes()
 		var m serverMsg
 		if err := json.Unmarshal(data, &m); err != nil {
 			return fmt.Errorf("frame %.200q: %w", data, err)
