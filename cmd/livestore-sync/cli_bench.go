@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -122,8 +123,12 @@ func benchCmd(env *cliEnv, args []string) error {
 	if f.pid < 0 {
 		return usageError{fmt.Errorf("--pid %d", f.pid)}
 	}
-	if f.payload != "" && !json.Valid([]byte(f.payload)) {
-		return usageError{errors.New("--payload is not JSON")}
+	if f.payload != "" {
+		var compact bytes.Buffer
+		if err := json.Compact(&compact, []byte(f.payload)); err != nil {
+			return usageError{fmt.Errorf("--payload is not JSON: %w", err)}
+		}
+		f.payload = compact.String()
 	}
 
 	ctx, cancel := context.WithTimeout(env.ctx, f.timeout)

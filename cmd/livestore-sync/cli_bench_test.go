@@ -59,6 +59,13 @@ func TestBenchTable(t *testing.T) {
 	r.want(t, exitOK, "events/s", "push round trip", "p99 ms")
 }
 
+func TestBenchPayload(t *testing.T) {
+	srv := startServer(t, t.TempDir(), "--auth-token", "tok en")
+	args := []string{"bench", "push", "--server", srv.url, "--stores", "1", "--events", "3", "--quiet"}
+	cliRun(t, "", append(args, "--payload", `{ "authToken": "tok en" }`)...).want(t, exitOK, "push round trip")
+	cliRun(t, "", append(args, "--payload", `{"authToken":"wrong"}`)...).want(t, exitFailure, "open socket")
+}
+
 func TestBenchUsage(t *testing.T) {
 	tests := []struct {
 		args []string

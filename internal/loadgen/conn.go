@@ -25,6 +25,7 @@ const readLimit = 64 << 20
 type conn struct {
 	ws      *websocket.Conn
 	storeID string
+	payload string // JSON, or empty
 	ids     atomic.Uint64
 
 	mu   sync.Mutex
@@ -61,8 +62,9 @@ func storeURL(base, storeID, payload string) (string, error) {
 	q.Set("storeId", storeID)
 	q.Set("transport", "ws")
 	if payload != "" {
-		// The client encodes the payload twice (PROTOCOL §1).
-		q.Set("payload", url.QueryEscape(payload))
+		// The client encodes the payload twice (PROTOCOL §1), the first time as JavaScript's
+		// encodeURIComponent does.
+		q.Set("payload", strings.ReplaceAll(url.QueryEscape(payload), "+", "%20"))
 	}
 	u.RawQuery = q.Encode()
 	return u.String(), nil
@@ -82,7 +84,7 @@ func dial(ctx context.Context, cfg *Config, storeID string) (*conn, error) {
 		return nil, fmt.Errorf("open socket to store %s: %w", storeID, err)
 	}
 	ws.SetReadLimit(readLimit)
-	c := &conn{ws: ws, storeID: storeID, reqs: make(map[string]*request), done: make(chan struct{})}
+	c := &conn{ws: ws, storeID: storeID, payload: cfg.Payload, reqs: make(map[string]*request), done: make(chan struct{})}
 	go c.read()
 	return c, nil
 }
@@ -192,7 +194,7 @@ func (r *request) wait(ctx context.Context) error {
 func (c *conn) push(ctx context.Context, batch []byte, backendID string) error {
 	var buf []byte
 	r, err := c.start(ctx, nil, func(id uint64) []byte {
-		buf = appendPushFrame(buf, id, c.storeID, batch, backendID)
+		buf = appendPushFrame(buf, id, c.storeID, c.payload, batch, backendID)
 		return buf
 	})
 	if err != nil {
@@ -208,7 +210,7 @@ func (c *conn) push(ctx context.Context, batch []byte, backendID string) error {
 // PullResponse on the reader goroutine, and the Chunk is acknowledged when it returns.
 func (c *conn) pull(ctx context.Context, live bool, backendID string, after uint64, onChunk func(*pullResponse)) (*request, error) {
 	return c.start(ctx, onChunk, func(id uint64) []byte {
-		return appendPullFrame(nil, id, c.storeID, live, backendID, after)
+		return appendPullFrame(nil, id, c.storeID, c.payload, live, backendID, after)
 	})
 }
 

@@ -15,12 +15,13 @@ const (
 )
 
 // appendPushFrame appends a SyncWsRpc.Push request of the events (a JSON array) with the
-// backend id, or None when it is empty.
-func appendPushFrame(dst []byte, id uint64, storeID string, batch []byte, backendID string) []byte {
+// backend id, or None when it is empty, and the client payload (JSON; empty for none).
+func appendPushFrame(dst []byte, id uint64, storeID, payload string, batch []byte, backendID string) []byte {
 	dst = append(dst, `{"_tag":"Request","id":"`...)
 	dst = strconv.AppendUint(dst, id, 10)
 	dst = append(dst, `","tag":"SyncWsRpc.Push","payload":{"storeId":`...)
 	dst = strconv.AppendQuote(dst, storeID)
+	dst = appendPayload(dst, payload)
 	dst = append(dst, `,"batch":`...)
 	dst = append(dst, batch...)
 	dst = append(dst, `,"backendId":`...)
@@ -31,12 +32,13 @@ func appendPushFrame(dst []byte, id uint64, storeID string, batch []byte, backen
 }
 
 // appendPullFrame appends a SyncWsRpc.Pull request from the cursor (after event number after
-// of backendID; None when backendID is empty).
-func appendPullFrame(dst []byte, id uint64, storeID string, live bool, backendID string, after uint64) []byte {
+// of backendID; None when backendID is empty), with the client payload (JSON; empty for none).
+func appendPullFrame(dst []byte, id uint64, storeID, payload string, live bool, backendID string, after uint64) []byte {
 	dst = append(dst, `{"_tag":"Request","id":"`...)
 	dst = strconv.AppendUint(dst, id, 10)
 	dst = append(dst, `","tag":"SyncWsRpc.Pull","payload":{"storeId":`...)
 	dst = strconv.AppendQuote(dst, storeID)
+	dst = appendPayload(dst, payload)
 	dst = append(dst, `,"live":`...)
 	dst = strconv.AppendBool(dst, live)
 	dst = append(dst, `,"cursor":`...)
@@ -52,6 +54,15 @@ func appendPullFrame(dst []byte, id uint64, storeID string, live bool, backendID
 	dst = append(dst, `},`...)
 	dst = append(dst, traceID...)
 	return append(dst, '}')
+}
+
+// appendPayload appends the payload field of an RPC payload, if there is a client payload.
+func appendPayload(dst []byte, payload string) []byte {
+	if payload == "" {
+		return dst
+	}
+	dst = append(dst, `,"payload":`...)
+	return append(dst, payload...)
 }
 
 // appendAckFrame appends the Ack of a Chunk of request id.
