@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -42,7 +43,7 @@ Pebble's own synced commits of the same batches in a temporary directory.
 // benchFlags are the flags of `livestore-sync bench WORKLOAD`.
 type benchFlags struct {
 	server, payload, prefix string
-	pid                     int
+	pids                    string
 	json, ceiling, quiet    bool
 	timeout                 time.Duration
 	pebbleDir               string
@@ -85,7 +86,7 @@ func benchCmd(env *cliEnv, args []string) error {
 	fs.StringVar(&f.server, "server", envOr("LIVESTORE_SYNC_SERVER", defaultServer), "`URL` of the server: ws, wss, http or https (env LIVESTORE_SYNC_SERVER)")
 	fs.StringVar(&f.payload, "payload", "", "client payload `JSON` sent with every socket, e.g. '{\"authToken\":\"…\"}'")
 	fs.StringVar(&f.prefix, "store-prefix", "", "`prefix` of the store ids (default bench-<time>-, new stores every run)")
-	fs.IntVar(&f.pid, "pid", 0, "the server's process `id`, on this machine: report its CPU and RSS over the measured window")
+	fs.StringVar(&f.pids, "pid", "", "the server's process `id`s, comma-separated, on this machine: report their CPU and RSS over the measured window")
 	fs.BoolVar(&f.json, "json", false, "print the results as JSON")
 	fs.BoolVar(&f.ceiling, "ceiling", false, "also run the workload against an in-process null server (and, for push, Pebble's own synced commits)")
 	fs.StringVar(&f.pebbleDir, "pebble-dir", "", "`directory` for the Pebble ceiling's temporary database (default: the system's temporary directory); put it on the server's disk")
@@ -120,8 +121,16 @@ func benchCmd(env *cliEnv, args []string) error {
 	if _, err := parseArgs(fs, args[1:]); err != nil {
 		return err
 	}
-	if f.pid < 0 {
-		return usageError{fmt.Errorf("--pid %d", f.pid)}
+	var pids []int
+	for p := range strings.SplitSeq(f.pids, ",") {
+		if p == "" {
+			continue
+		}
+		pid, err := strconv.Atoi(strings.TrimSpace(p))
+		if err != nil || pid <= 0 {
+			return usageError{fmt.Errorf("--pid: %q is not a process id", p)}
+		}
+		pids = append(pids, pid)
 	}
 	if f.payload != "" {
 		var compact bytes.Buffer
@@ -133,7 +142,7 @@ func benchCmd(env *cliEnv, args []string) error {
 
 	ctx, cancel := context.WithTimeout(env.ctx, f.timeout)
 	defer cancel()
-	cfg := loadgen.Config{URL: f.server, Payload: f.payload, StorePrefix: f.prefix, PID: f.pid}
+	cfg := loadgen.Config{URL: f.server, Payload: f.payload, StorePrefix: f.prefix, PIDs: pids}
 	if !f.quiet {
 		cfg.Progress = env.stderr
 	}
@@ -183,7 +192,7 @@ func (f *benchFlags) ceilings(ctx context.Context, name string, cfg loadgen.Conf
 		return nil, err
 	}
 	defer null.Close()
-	cfg.URL, cfg.PID = null.URL(), 0
+	cfg.URL, cfg.PIDs = null.URL(), nil
 	nf := *f
 	if name == "pull" && f.store != "" {
 		// The null server has no such store: push it as many events as were pulled.

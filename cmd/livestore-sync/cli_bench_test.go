@@ -46,7 +46,7 @@ func TestBench(t *testing.T) {
 				}
 			}
 			first := results[0]
-			if first.Events != tt.events || first.Server == nil || first.Server.PID != srv.cmd.Process.Pid || first.Server.RSSAfterKB <= 0 {
+			if first.Events != tt.events || first.Server == nil || first.Server.PIDs[0] != srv.cmd.Process.Pid || first.Server.RSSAfterKB <= 0 {
 				t.Fatalf("first result %+v, server %+v; want %d events", first, first.Server, tt.events)
 			}
 		})
@@ -77,6 +77,7 @@ func TestBenchUsage(t *testing.T) {
 		{[]string{"bench", "--help"}, exitOK, "Workloads:"},
 		{[]string{"bench", "push", "--pulls", "3"}, exitUsage, "flag provided but not defined: -pulls"},
 		{[]string{"bench", "push", "--payload", "{"}, exitUsage, "not JSON"},
+		{[]string{"bench", "push", "--pid", "12,x"}, exitUsage, "not a process id"},
 		{[]string{"bench", "push", "--stores", "-1", "--server", "http://127.0.0.1:1"}, exitFailure, "stores must be at least 1"},
 		{[]string{"bench", "push", "--stores", "1", "--server", "http://127.0.0.1:1"}, exitFailure, "open socket"},
 	}

@@ -18,9 +18,10 @@ type Config struct {
 	// StorePrefix starts every store id the workload uses; empty picks a new one per run
 	// ("bench-" and the time), so that runs do not see each other's events.
 	StorePrefix string
-	// PID, when not 0, is the server's process: its CPU time and memory over the measured window
-	// are reported (Result.Server). It must run on this machine.
-	PID int
+	// PIDs, when not empty, are the server's processes (one, or several for a server made of
+	// several, as the original's workerd under wrangler): their CPU time and memory, summed,
+	// over the measured window are reported (Result.Server). They must run on this machine.
+	PIDs []int
 	// Progress, when not nil, receives a line every ProgressEvery on long runs.
 	Progress io.Writer
 	// ProgressEvery is the interval of progress lines; 0 means DefaultProgressEvery.

@@ -36,7 +36,7 @@ type Result struct {
 	Latency *Latency `json:"latency,omitempty"`
 	// Checked tells that every pull received every event exactly once, in order.
 	Checked bool `json:"checked"`
-	// Server is what the server process used, with Config.PID.
+	// Server is what the server's processes used, with Config.PIDs.
 	Server *ServerUsage `json:"server,omitempty"`
 }
 
@@ -61,7 +61,7 @@ func LatencySummary(of string, h *Histogram) *Latency {
 
 // ServerUsage is what the server process used over the measured window.
 type ServerUsage struct {
-	PID int `json:"pid"`
+	PIDs []int `json:"pids"`
 	// CPUSeconds is its user+system CPU time; Cores that divided by the window.
 	CPUSeconds float64 `json:"cpu_seconds"`
 	Cores      float64 `json:"cores"`
@@ -85,10 +85,10 @@ type window struct {
 // beginWindow starts the measured window, sampling the server.
 func beginWindow(cfg *Config) (*window, error) {
 	w := &window{cfg: cfg}
-	if cfg.PID != 0 {
-		s, err := procstat.Read(cfg.PID)
+	if len(cfg.PIDs) > 0 {
+		s, err := readAll(cfg.PIDs)
 		if err != nil {
-			return nil, fmt.Errorf("server process: %w", err)
+			return nil, err
 		}
 		w.before = s
 	}
@@ -104,16 +104,16 @@ func (w *window) end(r *Result) error {
 		r.EventsPerSec = float64(r.Events) / r.Seconds
 		r.DeliveriesPerSec = float64(r.Deliveries) / r.Seconds
 	}
-	if w.cfg.PID == 0 {
+	if len(w.cfg.PIDs) == 0 {
 		return nil
 	}
-	after, err := procstat.Read(w.cfg.PID)
+	after, err := readAll(w.cfg.PIDs)
 	if err != nil {
-		return fmt.Errorf("server process: %w", err)
+		return err
 	}
 	cpu := after.CPU - w.before.CPU
 	u := &ServerUsage{
-		PID:         w.cfg.PID,
+		PIDs:        w.cfg.PIDs,
 		CPUSeconds:  cpu.Seconds(),
 		RSSBeforeKB: w.before.RSSKB,
 		RSSAfterKB:  after.RSSKB,
@@ -133,6 +133,21 @@ func (w *window) end(r *Result) error {
 	}
 	r.Server = u
 	return nil
+}
+
+// readAll samples the processes and sums their CPU time and RSS.
+func readAll(pids []int) (procstat.Sample, error) {
+	var sum procstat.Sample
+	for _, pid := range pids {
+		s, err := procstat.Read(pid)
+		if err != nil {
+			return procstat.Sample{}, fmt.Errorf("server process: %w", err)
+		}
+		sum.CPU += s.CPU
+		sum.RSSKB += s.RSSKB
+		sum.At = s.At
+	}
+	return sum, nil
 }
 
 // startProgress writes a line to cfg.Progress every cfg.ProgressEvery until the returned

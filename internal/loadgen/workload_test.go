@@ -129,7 +129,7 @@ func TestSockets(t *testing.T) {
 	t.Parallel()
 	url := realServer(t)
 	// The server runs in this process: --pid of ourselves.
-	r, err := loadgen.Sockets(testContext(t), loadgen.Config{URL: url, PID: os.Getpid()}, loadgen.SocketsOptions{Count: 40, Stores: 3, Dialers: 8})
+	r, err := loadgen.Sockets(testContext(t), loadgen.Config{URL: url, PIDs: []int{os.Getpid()}}, loadgen.SocketsOptions{Count: 40, Stores: 3, Dialers: 8})
 	if err != nil {
 		t.Fatal(err)
 	}
