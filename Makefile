@@ -59,6 +59,8 @@ fuzz:
 	$(FUZZ) -fuzz '^FuzzEncodeValue$$' ./service/storage/pebblestore/
 	$(FUZZ) -fuzz '^FuzzStoreKeys$$' ./service/storage/pebblestore/
 	$(FUZZ) -fuzz '^FuzzParseStoreKey$$' ./service/storage/pebblestore/
+	$(FUZZ) -fuzz '^FuzzParseStat$$' ./internal/procstat/
+	$(FUZZ) -fuzz '^FuzzParseStatusRSS$$' ./internal/procstat/
 
 ## test-e2e: the Node compatibility tests with LiveStore's published clients (e2e/)
 test-e2e: build e2e/node_modules/.installed

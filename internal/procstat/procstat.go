@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"strconv"
 	"time"
@@ -14,6 +15,9 @@ import (
 // ClockTicks is the unit of the CPU times in /proc/PID/stat (USER_HZ). It is 100 on every
 // Linux architecture Go supports; reading it through sysconf would need cgo.
 const ClockTicks = 100
+
+// maxTicks is the most clock ticks a time.Duration holds.
+const maxTicks = uint64(math.MaxInt64 / int64(time.Second/ClockTicks))
 
 // Sample is what a process had used at one moment.
 type Sample struct {
@@ -72,6 +76,9 @@ func ParseStat(stat []byte) (time.Duration, error) {
 			return 0, fmt.Errorf("cpu time %q: %w", f, err)
 		}
 		ticks += v
+		if v > maxTicks || ticks > maxTicks {
+			return 0, fmt.Errorf("cpu time %q: out of range", f)
+		}
 	}
 	return time.Duration(ticks) * (time.Second / ClockTicks), nil
 }

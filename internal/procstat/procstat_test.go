@@ -19,6 +19,7 @@ func TestParseStat(t *testing.T) {
 		{"no name", "42 S 1", 0, true},
 		{"too short", "42 (x) S 1 2 3", 0, true},
 		{"not a number", "42 (x) S 1 42 42 0 -1 0 0 0 0 0 x 3", 0, true},
+		{"out of range", "42 (x) S 1 42 42 0 -1 0 0 0 0 0 18446744073709551615 1", 0, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
