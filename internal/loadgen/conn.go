@@ -213,16 +213,3 @@ func (c *conn) pull(ctx context.Context, live bool, backendID string, after uint
 		return appendPullFrame(nil, id, c.storeID, c.payload, live, backendID, after)
 	})
 }
-
-// interrupt ends a running request, and waits for its Exit.
-func (c *conn) interrupt(ctx context.Context, r *request) error {
-	if err := c.ws.Write(ctx, websocket.MessageText, appendInterruptFrame(nil, r.id)); err != nil {
-		return fmt.Errorf("interrupt: %w", err)
-	}
-	err := r.wait(ctx)
-	var ee *ExitError
-	if err != nil && !(errors.As(err, &ee) && strings.Contains(ee.Cause, `"Interrupt"`)) {
-		return err
-	}
-	return nil
-}

@@ -72,13 +72,6 @@ func appendAckFrame(dst []byte, id string) []byte {
 	return append(dst, '}')
 }
 
-// appendInterruptFrame appends the Interrupt of request id.
-func appendInterruptFrame(dst []byte, id string) []byte {
-	dst = append(dst, `{"_tag":"Interrupt","requestId":`...)
-	dst = strconv.AppendQuote(dst, id)
-	return append(dst, '}')
-}
-
 func appendOption(dst []byte, s string) []byte {
 	if s == "" {
 		return append(dst, none...)
