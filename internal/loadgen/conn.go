@@ -11,9 +11,14 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/coder/websocket"
 )
+
+// pingInterval is how often a socket pings the server, as LiveStore's client does, so that
+// held sockets are not taken for dead (PROTOCOL §5.6).
+const pingInterval = 10 * time.Second
 
 // readLimit is the largest frame the client reads: a pull page is at most 900,000 bytes of
 // events (PROTOCOL §7), so this leaves room for servers that page differently.
@@ -86,7 +91,24 @@ func dial(ctx context.Context, cfg *Config, storeID string) (*conn, error) {
 	ws.SetReadLimit(readLimit)
 	c := &conn{ws: ws, storeID: storeID, payload: cfg.Payload, reqs: make(map[string]*request), done: make(chan struct{})}
 	go c.read()
+	go c.ping()
 	return c, nil
+}
+
+// ping sends a Ping every pingInterval until the socket ends.
+func (c *conn) ping() {
+	t := time.NewTicker(pingInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+			if err := c.ws.Write(context.Background(), websocket.MessageText, []byte(`{"_tag":"Ping"}`)); err != nil {
+				return
+			}
+		case <-c.done:
+			return
+		}
+	}
 }
 
 // close closes the socket normally and waits for its reader to end.

@@ -100,7 +100,7 @@ func (f *follower) onChunk(p *pullResponse) {
 }
 
 // waitFor waits until the pull received every event up to head and a NoMore page (head 0: its
-// backlog).
+// backlog). One goroutine at a time may wait.
 func (f *follower) waitFor(ctx context.Context, head uint64) error {
 	f.mu.Lock()
 	if f.noMore && f.head >= head {
