@@ -61,6 +61,7 @@ fuzz:
 	$(FUZZ) -fuzz '^FuzzParseStoreKey$$' ./service/storage/pebblestore/
 	$(FUZZ) -fuzz '^FuzzParseStat$$' ./internal/procstat/
 	$(FUZZ) -fuzz '^FuzzParseStatusRSS$$' ./internal/procstat/
+	$(FUZZ) -fuzz '^FuzzScanChunk$$' ./internal/loadgen/
 
 ## test-e2e: the Node compatibility tests with LiveStore's published clients (e2e/)
 test-e2e: build e2e/node_modules/.installed

@@ -3,7 +3,6 @@ package loadgen
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
@@ -135,6 +134,7 @@ func (c *conn) readFrames() error {
 	var (
 		ack []byte
 		buf bytes.Buffer // reused: frames are decoded before the next is read
+		m   serverMsg    // likewise
 	)
 	for {
 		typ, r, err := c.ws.Reader(context.Background())
@@ -149,8 +149,7 @@ func (c *conn) readFrames() error {
 			return err
 		}
 		data := buf.Bytes()
-		var m serverMsg
-		if err := json.Unmarshal(data, &m); err != nil {
+		if err := decodeServerMsg(data, &m); err != nil {
 			return fmt.Errorf("frame %.200q: %w", data, err)
 		}
 		switch m.Tag {

@@ -121,17 +121,20 @@ type serverMsg struct {
 
 // pullResponse is one PullResponse of a Chunk.
 type pullResponse struct {
-	Batch []struct {
-		EventEncoded struct {
-			SeqNum       uint64 `json:"seqNum"`
-			ParentSeqNum uint64 `json:"parentSeqNum"`
-		} `json:"eventEncoded"`
-	} `json:"batch"`
+	Batch    []pulledEvent `json:"batch"`
 	PageInfo struct {
 		Tag       string `json:"_tag"`
 		Remaining uint64 `json:"remaining"`
 	} `json:"pageInfo"`
 	BackendID string `json:"backendId"`
+}
+
+// pulledEvent is an event of a PullResponse, as far as the order check needs it.
+type pulledEvent struct {
+	EventEncoded struct {
+		SeqNum       uint64 `json:"seqNum"`
+		ParentSeqNum uint64 `json:"parentSeqNum"`
+	} `json:"eventEncoded"`
 }
 
 // exitMsg is the exit of an Exit message.
