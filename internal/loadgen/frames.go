@@ -160,4 +160,5 @@ type ExitError struct {
 	Cause string
 }
 
+// Error gives the cause.
 func (e *ExitError) Error() string { return "request failed: " + e.Cause }

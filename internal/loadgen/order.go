@@ -24,6 +24,7 @@ type OrderError struct {
 	Want, Got uint64
 }
 
+// Error says what arrived instead of what was expected.
 func (e *OrderError) Error() string {
 	if e.Kind == ErrMissing {
 		return fmt.Sprintf("%v: received up to %d of %d", e.Kind, e.Want-1, e.Got)

@@ -43,8 +43,10 @@ type Result struct {
 // Latency summarises a Histogram.
 type Latency struct {
 	// Of says what was timed, e.g. "push round trip", "delivery", "pull".
-	Of    string  `json:"of"`
-	Count uint64  `json:"count"`
+	Of string `json:"of"`
+	// Count is how many durations were timed.
+	Count uint64 `json:"count"`
+	// P50Ms, P99Ms and MaxMs are the median, the 99th percentile and the maximum, in ms.
 	P50Ms float64 `json:"p50_ms"`
 	P99Ms float64 `json:"p99_ms"`
 	MaxMs float64 `json:"max_ms"`
@@ -61,6 +63,7 @@ func LatencySummary(of string, h *Histogram) *Latency {
 
 // ServerUsage is what the server process used over the measured window.
 type ServerUsage struct {
+	// PIDs are the processes measured (Config.PIDs).
 	PIDs []int `json:"pids"`
 	// CPUSeconds is its user+system CPU time; Cores that divided by the window.
 	CPUSeconds float64 `json:"cpu_seconds"`
