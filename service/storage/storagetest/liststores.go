@@ -14,7 +14,7 @@ import (
 // testListStores checks ListStores over the tricky ids: every store once, in one order that
 // paging with any limit follows, with its current metadata; deleted stores gone; the order one of
 // ids, whether they exist or not.
-func testListStores(t *testing.T, e storage.Engine) {
+func testListStores(t *testing.T, e storage.Engine, o Options) {
 	for _, after := range []string{"", "a", "missing"} {
 		if got := list(t, e, after, 10); len(got) != 0 {
 			t.Errorf("ListStores(%s, 10) of an empty engine = %s, want none", quoteID(after), ids(got))
@@ -22,7 +22,7 @@ func testListStores(t *testing.T, e storage.Engine) {
 	}
 
 	models := map[string]*model{}
-	for i, id := range TrickyStoreIDs {
+	for i, id := range o.storeIDs() {
 		m := newModel(id, "b-"+strconv.Itoa(i))
 		m.create(t, e)
 		for range i % 4 { // some stores stay empty
@@ -84,10 +84,11 @@ func testListStores(t *testing.T, e storage.Engine) {
 
 	// The order is one of ids, whether they exist or not: the stores after a missing id are
 	// the stores after it once it exists.
-	for _, id := range []string{
+	for _, id := range o.keep(
 		"missing", "a\x00\x00", "aa", "zz", "\x00\x01", "\xfe", "日本", strings.Repeat("x", 126),
-		strings.Repeat("x", 200), strings.Repeat("\xff", 1000), strings.Repeat("\x00", 129),
-	} {
+		strings.Repeat("x", 200), strings.Repeat("x", 200)+"b", strings.Repeat("日", 200)+"b",
+		strings.Repeat("\xff", 1000), strings.Repeat("\x00", 129),
+	) {
 		if _, ok := models[id]; ok {
 			t.Fatalf("test bug: %s is one of the stores", quoteID(id))
 		}
@@ -116,7 +117,7 @@ func testListStores(t *testing.T, e storage.Engine) {
 	}
 
 	// Deleted stores vanish, the others keep their order; then "" is gone and a limit of 1 pages.
-	deleted := []string{"", "a", "\xff", strings.Repeat("x", 128), full[1].ID, full[len(full)-1].ID}
+	deleted := o.keep("", "a", "\xff", strings.Repeat("x", 128), full[1].ID, full[len(full)-1].ID)
 	for _, id := range deleted {
 		if err := e.DeleteStore(id); err != nil {
 			t.Fatalf("DeleteStore(%s): %v", quoteID(id), err)

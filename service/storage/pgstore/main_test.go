@@ -1,0 +1,73 @@
+package pgstore
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"os"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"go.uber.org/goleak"
+)
+
+// testDatabaseVar names the environment variable that holds the URL of the database the tests
+// use; without it they skip.
+const testDatabaseVar = "LIVESTORE_SYNC_TEST_POSTGRES"
+
+// TestMain fails the run when goroutines outlive the tests; goleak retries for a bounded time
+// before it reports, so goroutines that are just finishing are not counted.
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// testURL returns the test database's URL, or skips t when there is none.
+func testURL(t testing.TB) string {
+	t.Helper()
+	url := os.Getenv(testDatabaseVar)
+	if url == "" {
+		t.Skipf("PostgreSQL tests skipped: set %s to a database URL to run them, e.g. "+
+			"%s='postgres://postgres@127.0.0.1:5432/test?sslmode=disable'", testDatabaseVar, testDatabaseVar)
+	}
+	return url
+}
+
+// newSchema returns the name of a schema of its own for t, dropped with all it holds when t ends
+// (after the cleanups registered later, such as closing engines).
+func newSchema(t testing.TB) string {
+	t.Helper()
+	url := testURL(t)
+	b := make([]byte, 8)
+	rand.Read(b)
+	schema := "test_" + hex.EncodeToString(b)
+	t.Cleanup(func() {
+		ctx := context.Background()
+		conn, err := pgx.Connect(ctx, url)
+		if err != nil {
+			t.Errorf("drop schema %s: %v", schema, err)
+			return
+		}
+		defer conn.Close(ctx)
+		if _, err := conn.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE"); err != nil {
+			t.Errorf("drop schema %s: %v", schema, err)
+		}
+	})
+	return schema
+}
+
+// openSchema opens an engine on schema, closed when t ends.
+func openSchema(t testing.TB, schema string) *Engine {
+	t.Helper()
+	e, err := Open(context.Background(), testURL(t), Options{Schema: schema, MaxConns: 4})
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { e.Close() })
+	return e
+}
+
+// openTest opens an engine on a schema of its own, closed and dropped when t ends.
+func openTest(t testing.TB) *Engine {
+	t.Helper()
+	return openSchema(t, newSchema(t))
+}
