@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -26,7 +25,6 @@ import (
 	"github.com/livestore-sync/livestore-sync/gen/livestore/sync/v1/syncv1connect"
 	"github.com/livestore-sync/livestore-sync/service"
 	"github.com/livestore-sync/livestore-sync/service/budget"
-	"github.com/livestore-sync/livestore-sync/service/storage/pebblestore"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -69,13 +67,13 @@ func serve(args []string, stderr io.Writer) error {
 		return err
 	}
 
-	engine, err := pebblestore.Open(cfg.dataDir, pebblestore.Options{Logger: log}) // it names itself component=pebble
+	engine, err := openEngine(cfg, log)
 	if err != nil {
 		return err
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		engine.Collector())
+		engine.collector)
 	metrics := service.NewMetrics(reg)
 	outgoing := budget.New(cfg.maxOutgoing) // shared by the service's live pulls and the bridge
 	reg.MustRegister(service.BudgetCollector(outgoing))
@@ -88,7 +86,7 @@ func serve(args []string, stderr io.Writer) error {
 		}
 	}
 	opts.ValidatePayload = payloadValidator(cfg, jwks, tr.propagator, log)
-	svc, err := service.New(engine, opts)
+	svc, err := service.New(engine.Engine, opts)
 	if err != nil {
 		engine.Close()
 		return err
@@ -116,6 +114,7 @@ func serve(args []string, stderr io.Writer) error {
 		}),
 		health:    grpchealth.NewStaticChecker(syncv1connect.SyncServiceName),
 		log:       log,
+		database:  &readiness{ping: engine.ping},
 		traceOpts: traceOpts,
 		guard: service.ConnectGuardOptions{
 			MaxCalls: cfg.maxGRPCCalls, MaxBodyBytes: service.DefaultMaxConnectBodyBytes,
@@ -140,13 +139,13 @@ func serve(args []string, stderr io.Writer) error {
 		srv.Protocols.SetUnencryptedHTTP2(true) // h2c with prior knowledge, for gRPC without TLS
 	}
 
-	dataDir, _ := filepath.Abs(cfg.dataDir)
-	log.Info("livestore-sync listening", "addr", ln.Addr().String(), "data_dir", dataDir,
+	attrs := append([]any{"addr", ln.Addr().String()}, engine.logAttrs...) // which engine, where
+	log.Info("livestore-sync listening", append(attrs,
 		"websocket", strings.Replace(scheme, "http", "ws", 1)+"://"+ln.Addr().String()+"/?storeId=STORE&transport=ws",
 		"connect", scheme+"://"+ln.Addr().String()+"/"+syncv1connect.SyncServiceName+"/",
 		"transports", cfg.transports.String(), "admin_api", cfg.adminSecret != "", "auth_tokens", len(cfg.authTokens),
 		"auth_jwt", cfg.jwtSecret != "", "auth_jwks", cfg.jwksSource != "", "auth_webhook", cfg.webhookURL != "",
-		"max_outgoing_bytes", cfg.maxOutgoing, "memory_limit", memLimit)
+		"max_outgoing_bytes", cfg.maxOutgoing, "memory_limit", memLimit)...)
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -176,6 +175,8 @@ type server struct {
 	health *grpchealth.StaticChecker
 	log    *slog.Logger
 	ready  atomic.Bool
+	// database checks the engine's database for /readyz (a nil one always passes).
+	database *readiness
 	// traceOpts trace the Connect services' calls (none when tracing is off).
 	traceOpts []connect.HandlerOption
 	// guard bounds the Connect services' calls before their bodies are read.
@@ -305,15 +306,25 @@ func (s *server) routes(reg *prometheus.Registry, metrics *service.Metrics, admi
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		io.WriteString(w, "ok\n")
 	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+	mux.HandleFunc("GET /readyz", s.readyz())
+	mux.Handle("/", s.bridge) // LiveStore's sync protocol, at any other path, as the original
+	return mux
+}
+
+// readyz answers /readyz: 503 while draining or while the database does not answer.
+func (s *server) readyz() http.HandlerFunc {
+	return func(w http.ResponseWriter, _ *http.Request) {
 		if !s.ready.Load() {
 			http.Error(w, "draining", http.StatusServiceUnavailable)
 			return
 		}
+		if err := s.database.check(); err != nil {
+			s.log.Warn("not ready: the database does not answer", "err", err)
+			http.Error(w, "database unreachable", http.StatusServiceUnavailable)
+			return
+		}
 		io.WriteString(w, "ready\n")
-	})
-	mux.Handle("/", s.bridge) // LiveStore's sync protocol, at any other path, as the original
-	return mux
+	}
 }
 
 // The errors of services that are turned off.

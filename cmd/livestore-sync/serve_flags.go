@@ -16,32 +16,36 @@ import (
 	"github.com/livestore-sync/livestore-sync/auth"
 	"github.com/livestore-sync/livestore-sync/bridge"
 	"github.com/livestore-sync/livestore-sync/service"
+	"github.com/livestore-sync/livestore-sync/service/storage/pgstore"
 )
 
 // serveConfig is what the serve command's flags set.
 type serveConfig struct {
-	addr         string
-	dataDir      string
-	adminSecret  string
-	logFormat    string
-	logLevel     slog.Level
-	drainDelay   time.Duration
-	drainTimeout time.Duration
-	authTokens   listFlag
-	jwtSecret    string
-	jwksSource   string
-	jwtClaims    auth.JWTClaims
-	webhookURL   string
-	webhookWait  time.Duration
-	forwardHdrs  listFlag
-	transports   listFlag
-	corsOrigins  listFlag
-	maxSockets   int
-	tlsCert      string
-	tlsKey       string
-	maxHTTP      int
-	maxGRPCCalls int
-	maxOutgoing  int64
+	addr    string
+	dataDir string
+	// postgresURL, when set, puts the stores in PostgreSQL instead of Pebble in dataDir.
+	postgresURL    string
+	postgresSchema string
+	adminSecret    string
+	logFormat      string
+	logLevel       slog.Level
+	drainDelay     time.Duration
+	drainTimeout   time.Duration
+	authTokens     listFlag
+	jwtSecret      string
+	jwksSource     string
+	jwtClaims      auth.JWTClaims
+	webhookURL     string
+	webhookWait    time.Duration
+	forwardHdrs    listFlag
+	transports     listFlag
+	corsOrigins    listFlag
+	maxSockets     int
+	tlsCert        string
+	tlsKey         string
+	maxHTTP        int
+	maxGRPCCalls   int
+	maxOutgoing    int64
 }
 
 // listFlag is a flag that may be given several times, each value also split at commas.
@@ -71,7 +75,15 @@ func parseServeFlags(args []string, stderr io.Writer) (serveConfig, error) {
 	fs.StringVar(&cfg.addr, "addr", envOr("LIVESTORE_SYNC_ADDR", defaultAddr),
 		"`host:port` to listen on for every protocol (env LIVESTORE_SYNC_ADDR)")
 	fs.StringVar(&cfg.dataDir, "data-dir", envOr("LIVESTORE_SYNC_DATA_DIR", defaultDataDir),
-		"`directory` of the Pebble database, created when missing (env LIVESTORE_SYNC_DATA_DIR)")
+		"`directory` of the Pebble database, created when missing; unused with --postgres (env LIVESTORE_SYNC_DATA_DIR)")
+	fs.StringVar(&cfg.postgresURL, "postgres", "",
+		"PostgreSQL (14+) database `URL` (postgres://user:password@host:5432/db?sslmode=…) that keeps the\n"+
+			"stores instead of Pebble in --data-dir; any number of servers may share one database. The tables are\n"+
+			"created at start. Prefer the environment variable, which other users cannot see in the process\n"+
+			"list (env LIVESTORE_SYNC_POSTGRES_URL)")
+	fs.StringVar(&cfg.postgresSchema, "postgres-schema", envOr("LIVESTORE_SYNC_POSTGRES_SCHEMA", pgstore.DefaultSchema),
+		"PostgreSQL `schema` of the tables, created when missing; servers that share the stores use the same\n"+
+			"(env LIVESTORE_SYNC_POSTGRES_SCHEMA)")
 	fs.StringVar(&cfg.tlsCert, "tls-cert", envOr("LIVESTORE_SYNC_TLS_CERT", ""),
 		"PEM `file` of the TLS certificate (chain); with --tls-key, every protocol is served over TLS\n"+
 			"(wss://, https://, gRPC with HTTP/2), and renewed files are picked up within 10s (env LIVESTORE_SYNC_TLS_CERT)")
@@ -182,6 +194,9 @@ func parseServeFlags(args []string, stderr io.Writer) (serveConfig, error) {
 	}
 	if cfg.webhookURL == "" { // the URL may hold credentials too
 		cfg.webhookURL = os.Getenv("LIVESTORE_SYNC_AUTH_WEBHOOK")
+	}
+	if cfg.postgresURL == "" { // the URL may hold a password, so --help never prints it
+		cfg.postgresURL = os.Getenv("LIVESTORE_SYNC_POSTGRES_URL")
 	}
 	if cfg.jwksSource == "" { // a URL may hold credentials, so --help never prints it
 		cfg.jwksSource = os.Getenv("LIVESTORE_SYNC_AUTH_JWKS")
