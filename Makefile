@@ -41,9 +41,15 @@ run: build
 ## test: everything CI checks: lint, generated code up to date, Go tests (race detector), fuzz targets, Node compatibility tests
 test: lint check-generated test-go fuzz test-e2e
 
-## test-go: the Go tests, with the race detector
+# PG_TEST_NOTE is what test-go says when the PostgreSQL tests are skipped.
+PG_TEST_NOTE := note: LIVESTORE_SYNC_TEST_POSTGRES is not set, so the PostgreSQL tests (service/storage/pgstore, \
+  cmd/livestore-sync) were skipped; set it to a database URL to run them, e.g. \
+  LIVESTORE_SYNC_TEST_POSTGRES='postgres://postgres@127.0.0.1:5432/test?sslmode=disable' (each test uses a schema of its own, dropped after)
+
+## test-go: the Go tests, with the race detector; the PostgreSQL ones too when LIVESTORE_SYNC_TEST_POSTGRES holds a database URL (.ci/run sets it)
 test-go:
-	$(GO) test -race -count=1 ./...
+	status=0; $(GO) test -race -count=1 ./... || status=$$?; \
+	  if [ -z "$${LIVESTORE_SYNC_TEST_POSTGRES:-}" ]; then echo "$(PG_TEST_NOTE)"; fi; exit $$status
 
 ## fuzz: every fuzz target for $(FUZZTIME) runs, one after another (seeds in each package's testdata/fuzz/)
 fuzz:
@@ -62,6 +68,7 @@ fuzz:
 	$(FUZZ) -fuzz '^FuzzParseStat$$' ./internal/procstat/
 	$(FUZZ) -fuzz '^FuzzParseStatusRSS$$' ./internal/procstat/
 	$(FUZZ) -fuzz '^FuzzScanChunk$$' ./internal/loadgen/
+	$(FUZZ) -fuzz '^FuzzParsePayload$$' ./service/storage/pgstore/
 
 ## test-e2e: the Node compatibility tests with LiveStore's published clients (e2e/)
 test-e2e: build e2e/node_modules/.installed
@@ -90,7 +97,7 @@ check-generated: generate
 	@if [ -n "$$(git status --porcelain -- gen)" ]; then \
 	  echo "gen/ is stale: run 'make generate' and commit the result"; git status --short -- gen; exit 1; fi
 
-## bench: the service and storage benchmarks, and LiveStore's WebSocket transport end to end
+## bench: the service and storage benchmarks (PostgreSQL's with LIVESTORE_SYNC_TEST_POSTGRES), and LiveStore's WebSocket transport end to end
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./service/...
 	$(GO) test -run '^$$' -bench . -benchmem ./bridge/

@@ -3,7 +3,8 @@
 -- One row per store. key is an internal number that the events refer to; id is the store id as
 -- the clients name it; id_hash is its SHA-256, computed by the engine, so that ids of any length
 -- are unique and found by a small index. Numbers are numeric(20,0) because they are unsigned
--- 64-bit integers.
+-- 64-bit integers. Every append updates its store's row, so pages keep room for the new versions
+-- (fillfactor), which lets PostgreSQL update in place, without touching the indexes (HOT).
 CREATE TABLE {{schema}}.stores (
     key         bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     id          text COLLATE "C" NOT NULL,
@@ -13,7 +14,7 @@ CREATE TABLE {{schema}}.stores (
     event_count numeric(20,0) NOT NULL,
     event_bytes numeric(20,0) NOT NULL,
     created_at  timestamptz NOT NULL
-);
+) WITH (fillfactor = 70);
 
 -- ListStores walks the stores in byte order of their ids; a btree cannot hold ids of any length,
 -- so it holds their first 200 characters, and the rest of the order is sorted on the way.
