@@ -14,7 +14,9 @@ func backupCmd(env *cliEnv, args []string) error {
 on the server's file system, and prints the copy's absolute path and size. Every push
 acknowledged before the backup is in it. DIR must not exist yet and its parent must; a relative
 DIR is relative to the server's working directory, not this command's. To restore, start a
-server on it (or on a copy): livestore-sync serve --data-dir DIR. Needs the admin secret.`, env.stderr)
+server on it (or on a copy): livestore-sync serve --data-dir DIR. Needs the admin secret.
+A server on PostgreSQL (--postgres) refuses: back the database up with PostgreSQL's own tools
+(pg_dump, pg_basebackup, or your provider's snapshots).`, env.stderr)
 	cf := addClientFlags(fs)
 	pos, err := parseArgs(fs, args, "DIR")
 	if err != nil {

@@ -44,10 +44,12 @@ func after(info storage.StoreInfo, evs []storage.Record) storage.StoreInfo {
 func TestSharedRacingAppends(t *testing.T) {
 	t.Parallel()
 	a, b := twoNodes(t)
+	w := watch(t, a)
 	info := storage.StoreInfo{BackendID: "b1", CreatedAt: time.UnixMilli(1_700_000_000_000)}
 	if err := a.CreateStore("race", info); err != nil {
 		t.Fatal(err)
 	}
+	changes := []storage.Change{{StoreID: "race", BackendID: "b1"}}
 	var want []storage.Record
 	for round := range 20 {
 		nodes := []*Engine{a, b}
@@ -82,7 +84,10 @@ func TestSharedRacingAppends(t *testing.T) {
 		}
 		info = after(info, batches[winner])
 		want = append(want, batches[winner]...)
+		changes = append(changes, storage.Change{StoreID: "race", BackendID: "b1", Head: info.Head})
 	}
+	// The watcher saw each winner once, in order, and no loser.
+	w.expect(t, changes...)
 	for _, e := range []*Engine{a, b} {
 		got, err := e.LoadStore("race")
 		if err != nil || got != info {
@@ -170,6 +175,7 @@ func TestSharedCreateStoreIfMissingRacing(t *testing.T) {
 			})
 		}()
 	}
+	w := watch(t, a)
 	close(start)
 	wg.Wait()
 	stored, err := a.LoadStore("new")
@@ -188,6 +194,8 @@ func TestSharedCreateStoreIfMissingRacing(t *testing.T) {
 	if err := a.Append("new", 0, evs, after(stored, evs)); err != nil {
 		t.Fatal(err)
 	}
+	// One creation was announced, then the append: the callers that found the store told nothing.
+	w.expect(t, storage.Change{StoreID: "new", BackendID: stored.BackendID}, storage.Change{StoreID: "new", BackendID: stored.BackendID, Head: 2})
 	got, err := b.CreateStoreIfMissing("new", storage.StoreInfo{BackendID: "other"})
 	if err != nil || got != after(stored, evs) {
 		t.Errorf("CreateStoreIfMissing of an existing store = %+v, %v, want %+v", got, err, after(stored, evs))
