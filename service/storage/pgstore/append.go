@@ -54,7 +54,7 @@ func (e *Engine) Append(storeID string, prevHead uint64, events []storage.Record
 		seqs, parents, names, args, clients, sessions, ats,
 		e.channel, payload(storeID, info.BackendID, info.Head))
 	if err != nil {
-		return fmt.Errorf("pgstore: append to store %q: %w", storeID, err)
+		return fmt.Errorf("pgstore: append to store %q: %w", storeID, classify(err))
 	}
 	if tag.RowsAffected() == 1 {
 		return nil

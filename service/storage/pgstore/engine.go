@@ -56,6 +56,8 @@ type Engine struct {
 	// onListen, when set (by tests), is called with the server's process id of Watch's
 	// connection each time it starts listening, before Watch reports anything on it.
 	onListen func(pid uint32)
+	// beforeReconnect, when set (by tests), is called before each try to reconnect Watch.
+	beforeReconnect func(ctx context.Context)
 }
 
 var (
@@ -137,7 +139,7 @@ func (e *Engine) Where() string { return e.where }
 // Ping checks that the database answers, for readiness probes.
 func (e *Engine) Ping(ctx context.Context) error {
 	if err := e.pool.Ping(ctx); err != nil {
-		return fmt.Errorf("pgstore: ping %s: %w", e.where, err)
+		return fmt.Errorf("pgstore: ping %s: %w", e.where, classify(err))
 	}
 	return nil
 }
@@ -186,7 +188,7 @@ func (e *Engine) loadStore(ctx context.Context, q querier, storeID string) (stor
 		return info, fmt.Errorf("%w: %q", storage.ErrStoreNotFound, storeID)
 	}
 	if err != nil {
-		return info, fmt.Errorf("pgstore: load store %q: %w", storeID, err)
+		return info, fmt.Errorf("pgstore: load store %q: %w", storeID, classify(err))
 	}
 	return info, parseInfo(&info, head, count, bytes)
 }
@@ -240,7 +242,7 @@ func (e *Engine) CreateStore(storeID string, info storage.StoreInfo) error {
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("pgstore: create store %q: %w", storeID, err)
+		return fmt.Errorf("pgstore: create store %q: %w", storeID, classify(err))
 	}
 	return nil
 }
@@ -260,7 +262,7 @@ func (e *Engine) CreateStoreIfMissing(storeID string, info storage.StoreInfo) (s
 			num(info.Head), num(info.EventCount), num(info.EventBytes), info.CreatedAt,
 			e.channel, payload(storeID, info.BackendID, info.Head))
 		if err != nil {
-			return storage.StoreInfo{}, fmt.Errorf("pgstore: create store %q: %w", storeID, err)
+			return storage.StoreInfo{}, fmt.Errorf("pgstore: create store %q: %w", storeID, classify(err))
 		}
 		if tag.RowsAffected() == 1 {
 			return info, nil
@@ -296,7 +298,7 @@ func (e *Engine) DeleteStore(storeID string) error {
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("pgstore: delete store %q: %w", storeID, err)
+		return fmt.Errorf("pgstore: delete store %q: %w", storeID, classify(err))
 	}
 	return nil
 }
@@ -310,7 +312,7 @@ func (e *Engine) ReadEvents(storeID string, after, upTo uint64, limit int) ([]st
 	defer cancel()
 	rows, err := e.pool.Query(ctx, e.q.readEvents, idHash(storeID), num(after), num(upTo), max(limit, 0))
 	if err != nil {
-		return nil, fmt.Errorf("pgstore: read events of %q: %w", storeID, err)
+		return nil, fmt.Errorf("pgstore: read events of %q: %w", storeID, classify(err))
 	}
 	defer rows.Close()
 	found := false
@@ -320,7 +322,7 @@ func (e *Engine) ReadEvents(storeID string, after, upTo uint64, limit int) ([]st
 		var seq, parent, name, args, client, session *string
 		var at *int64
 		if err := rows.Scan(&seq, &parent, &name, &args, &client, &session, &at); err != nil {
-			return nil, fmt.Errorf("pgstore: read events of %q: %w", storeID, err)
+			return nil, fmt.Errorf("pgstore: read events of %q: %w", storeID, classify(err))
 		}
 		if seq == nil {
 			continue // the store without events in range
@@ -335,7 +337,7 @@ func (e *Engine) ReadEvents(storeID string, after, upTo uint64, limit int) ([]st
 		recs = append(recs, r)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("pgstore: read events of %q: %w", storeID, err)
+		return nil, fmt.Errorf("pgstore: read events of %q: %w", storeID, classify(err))
 	}
 	if !found {
 		return nil, fmt.Errorf("%w: %q", storage.ErrStoreNotFound, storeID)
@@ -356,7 +358,7 @@ func (e *Engine) CountEvents(storeID string, after, upTo uint64) (uint64, error)
 		return 0, fmt.Errorf("%w: %q", storage.ErrStoreNotFound, storeID)
 	}
 	if err != nil {
-		return 0, fmt.Errorf("pgstore: count events of %q: %w", storeID, err)
+		return 0, fmt.Errorf("pgstore: count events of %q: %w", storeID, classify(err))
 	}
 	return uint64(n), nil
 }
@@ -379,7 +381,7 @@ func (e *Engine) ListStores(after string, limit int) ([]storage.StoreSummary, er
 		rows, err = e.pool.Query(ctx, e.q.listAfter, after, limit)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("pgstore: list stores: %w", err)
+		return nil, fmt.Errorf("pgstore: list stores: %w", classify(err))
 	}
 	defer rows.Close()
 	list := make([]storage.StoreSummary, 0, min(limit, 256))
@@ -387,7 +389,7 @@ func (e *Engine) ListStores(after string, limit int) ([]storage.StoreSummary, er
 		var s storage.StoreSummary
 		var head, count, bytes string
 		if err := rows.Scan(&s.ID, &s.Info.BackendID, &head, &count, &bytes, &s.Info.CreatedAt); err != nil {
-			return nil, fmt.Errorf("pgstore: list stores: %w", err)
+			return nil, fmt.Errorf("pgstore: list stores: %w", classify(err))
 		}
 		if err := parseInfo(&s.Info, head, count, bytes); err != nil {
 			return nil, err
@@ -395,7 +397,7 @@ func (e *Engine) ListStores(after string, limit int) ([]storage.StoreSummary, er
 		list = append(list, s)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("pgstore: list stores: %w", err)
+		return nil, fmt.Errorf("pgstore: list stores: %w", classify(err))
 	}
 	return list, nil
 }

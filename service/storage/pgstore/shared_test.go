@@ -230,7 +230,20 @@ func watch(t *testing.T, e *Engine) *watcher {
 		}
 	})
 	w.current = w.pid(t)
+	w.resynced(t) // once it listens: writes before were not reported
 	return w
+}
+
+// resynced waits for a call of resync.
+func (w *watcher) resynced(t *testing.T) {
+	t.Helper()
+	select {
+	case <-w.resyncs:
+	case c := <-w.changes:
+		t.Fatalf("change %+v, want a resync", c)
+	case <-time.After(testWait):
+		t.Fatal("no resync")
+	}
 }
 
 // testWait bounds every wait for something the test expects: a failure guard, not a pace.
@@ -334,13 +347,7 @@ func TestSharedWatchTooLongForNotification(t *testing.T) {
 	if err := b.CreateStore(strings.Repeat("x", maxPayload), storage.StoreInfo{BackendID: "b"}); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case <-w.resyncs:
-	case c := <-w.changes:
-		t.Fatalf("change %+v, want a resync", c)
-	case <-time.After(testWait):
-		t.Fatal("no resync")
-	}
+	w.resynced(t)
 }
 
 func TestSharedWatchReconnects(t *testing.T) {
@@ -363,11 +370,7 @@ func TestSharedWatchReconnects(t *testing.T) {
 		if w.current == pid {
 			t.Fatalf("round %d: Watch listens on the terminated connection %d", round, pid)
 		}
-		select {
-		case <-w.resyncs:
-		case <-time.After(testWait):
-			t.Fatalf("round %d: no resync after the connection was lost", round)
-		}
+		w.resynced(t)
 		evs := events("b", info.Head, 1)
 		next := after(info, evs)
 		if err := b.Append("s", info.Head, evs, next); err != nil {

@@ -63,16 +63,17 @@ func parsePayload(p string) (c storage.Change, ok bool) {
 }
 
 // Watch implements storage.Shared. It holds a connection of its own (not one of the pool's) that
-// LISTENs to the schema's channel. When that connection fails it reconnects, waiting
-// watchMinBackoff and up to watchMaxBackoff between tries, LISTENs again and then calls resync:
-// changes committed while it was away are lost to it. It returns an error at once when the
-// first connection fails.
+// LISTENs to the schema's channel, and calls resync once it listens (writes before were not
+// reported). When that connection fails it reconnects, waiting watchMinBackoff and up to
+// watchMaxBackoff between tries, LISTENs again and then calls resync: changes committed while it
+// was away are lost to it. It returns an error at once when the first connection fails.
 func (e *Engine) Watch(ctx context.Context, changed func(storage.Change), resync func()) error {
 	conn, err := e.listen(ctx)
 	if err != nil {
 		return err
 	}
 	defer func() { closeConn(conn) }()
+	resync()
 	backoff := watchMinBackoff
 	for {
 		n, err := conn.WaitForNotification(ctx)
@@ -94,6 +95,9 @@ func (e *Engine) Watch(ctx context.Context, changed func(storage.Change), resync
 		closeConn(conn)
 		conn = nil
 		for conn == nil {
+			if e.beforeReconnect != nil {
+				e.beforeReconnect(ctx)
+			}
 			t := time.NewTimer(backoff)
 			select {
 			case <-ctx.Done():
