@@ -42,9 +42,9 @@ run: build
 test: lint check-generated test-go fuzz test-e2e
 
 # PG_TEST_NOTE is what test-go says when the PostgreSQL tests are skipped.
-PG_TEST_NOTE := note: LIVESTORE_SYNC_TEST_POSTGRES is not set, so the PostgreSQL tests (service/storage/pgstore, \
-  cmd/livestore-sync) were skipped; set it to a database URL to run them, e.g. \
-  LIVESTORE_SYNC_TEST_POSTGRES='postgres://postgres@127.0.0.1:5432/test?sslmode=disable' (each test uses a schema of its own, dropped after)
+PG_TEST_NOTE := note: LIVESTORE_SYNC_TEST_POSTGRES is not set, so the PostgreSQL tests (the engine in service/storage/pgstore, \
+  the multi-node tests) were skipped; set it to a PostgreSQL server URL to run them, e.g. \
+  LIVESTORE_SYNC_TEST_POSTGRES='postgres://postgres@127.0.0.1:5432/test?sslmode=disable' (each test makes its own schema or database, dropped after)
 
 ## test-go: the Go tests, with the race detector; the PostgreSQL ones too when LIVESTORE_SYNC_TEST_POSTGRES holds a database URL (.ci/run sets it)
 test-go:

@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"io"
 	"log/slog"
@@ -18,40 +16,13 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
-	"github.com/jackc/pgx/v5"
 	syncv1 "github.com/livestore-sync/livestore-sync/gen/livestore/sync/v1"
 	"github.com/livestore-sync/livestore-sync/gen/livestore/sync/v1/syncv1connect"
+	"github.com/livestore-sync/livestore-sync/internal/pgtest"
 )
 
-// testPostgres returns the URL of the tests' PostgreSQL database and a schema of the test's own,
-// dropped when it ends; it skips t when LIVESTORE_SYNC_TEST_POSTGRES is not set.
-func testPostgres(t *testing.T) (dbURL, schema string) {
-	t.Helper()
-	dbURL = os.Getenv("LIVESTORE_SYNC_TEST_POSTGRES")
-	if dbURL == "" {
-		t.Skip("PostgreSQL tests skipped: set LIVESTORE_SYNC_TEST_POSTGRES to a database URL to run them, e.g. " +
-			"LIVESTORE_SYNC_TEST_POSTGRES='postgres://postgres@127.0.0.1:5432/test?sslmode=disable'")
-	}
-	b := make([]byte, 8)
-	rand.Read(b)
-	schema = "test_cmd_" + hex.EncodeToString(b)
-	t.Cleanup(func() {
-		ctx := context.Background()
-		conn, err := pgx.Connect(ctx, dbURL)
-		if err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-			return
-		}
-		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE"); err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-		}
-	})
-	return dbURL, schema
-}
-
 func TestServePostgres(t *testing.T) {
-	dbURL, schema := testPostgres(t)
+	dbURL, schema := pgtest.Database(t), "custom_schema"
 	// A password in the URL (the test server ignores it) must never reach the log.
 	u, err := url.Parse(dbURL)
 	if err != nil {

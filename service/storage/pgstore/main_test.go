@@ -4,16 +4,12 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"os"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/livestore-sync/livestore-sync/internal/pgtest"
 	"go.uber.org/goleak"
 )
-
-// testDatabaseVar names the environment variable that holds the URL of the database the tests
-// use; without it they skip.
-const testDatabaseVar = "LIVESTORE_SYNC_TEST_POSTGRES"
 
 // TestMain fails the run when goroutines outlive the tests; goleak retries for a bounded time
 // before it reports, so goroutines that are just finishing are not counted.
@@ -21,15 +17,11 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-// testURL returns the test database's URL, or skips t when there is none.
+// testURL returns the URL of the tests' PostgreSQL server (LIVESTORE_SYNC_TEST_POSTGRES), or
+// skips t saying how to run it.
 func testURL(t testing.TB) string {
 	t.Helper()
-	url := os.Getenv(testDatabaseVar)
-	if url == "" {
-		t.Skipf("PostgreSQL tests skipped: set %s to a database URL to run them, e.g. "+
-			"%s='postgres://postgres@127.0.0.1:5432/test?sslmode=disable'", testDatabaseVar, testDatabaseVar)
-	}
-	return url
+	return pgtest.URL(t)
 }
 
 // newSchema returns the name of a schema of its own for t, dropped with all it holds when t ends
