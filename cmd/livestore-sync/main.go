@@ -1,6 +1,7 @@
 // Command livestore-sync is a sync backend for LiveStore apps: LiveStore's WebSocket and HTTP
 // sync protocols, and the livestore.sync.v1.SyncService API over Connect, gRPC and gRPC-Web, all
-// on one port, with each store's events kept durably in an embedded Pebble database.
+// on one port, with each store's events kept durably in an embedded Pebble database, or in a
+// PostgreSQL database that any number of servers share (serve --postgres).
 //
 // The same binary is also a client of a running server: it lists, inspects, resets and deletes
 // stores, tails, exports, imports and pushes events, and takes backups.
