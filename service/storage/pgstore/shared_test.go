@@ -401,3 +401,78 @@ func TestWatchFailsAtOnceWithoutDatabase(t *testing.T) {
 		t.Errorf("Watch without a database = %v, want a connection error", err)
 	}
 }
+
+// Appends on one node racing resets and deletions on another never leave events of an old
+// incarnation behind: whatever the interleaving, the store holds exactly the events its metadata
+// counts, 1 … head.
+func TestSharedAppendsRacingResets(t *testing.T) {
+	t.Parallel()
+	a, b := twoNodes(t)
+	const id = "churn"
+	if err := a.CreateStore(id, storage.StoreInfo{BackendID: "b0"}); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	appended := make(chan int, 1)
+	go func() { // node a: append after whatever is stored, until told to stop
+		n := 0
+		defer func() { appended <- n }()
+		for {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			info, err := a.LoadStore(id)
+			if errors.Is(err, storage.ErrStoreNotFound) {
+				continue
+			}
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			evs := events("a", info.Head, 2)
+			err = a.Append(id, info.Head, evs, after(info, evs))
+			switch {
+			case err == nil:
+				n++
+			case !errors.Is(err, storage.ErrHeadMismatch):
+				t.Error(err)
+				return
+			}
+		}
+	}()
+	for i := 1; i <= 30; i++ { // node b: reset, and now and then delete and create again
+		if i%7 == 0 {
+			if err := b.DeleteStore(id); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := b.CreateStore(id, storage.StoreInfo{BackendID: fmt.Sprintf("b%d", i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(done)
+	t.Logf("%d appends landed between the resets", <-appended)
+	info, err := b.LoadStore(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs, err := b.ReadEvents(id, 0, math.MaxUint64, math.MaxInt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if uint64(len(recs)) != info.EventCount || info.Head != info.EventCount {
+		t.Fatalf("store holds %d events, its metadata says %+v", len(recs), info)
+	}
+	for i, r := range recs {
+		if r.SeqNum != uint64(i+1) {
+			t.Fatalf("event %d has seqNum %d: events of another incarnation", i, r.SeqNum)
+		}
+	}
+	var orphans int
+	if err := a.pool.QueryRow(context.Background(), `SELECT count(*) FROM `+a.schemaQuoted()+`.events e
+		WHERE NOT EXISTS (SELECT 1 FROM `+a.schemaQuoted()+`.stores s WHERE s.key = e.store_key)`).Scan(&orphans); err != nil || orphans != 0 {
+		t.Errorf("%d events without a store (%v)", orphans, err)
+	}
+}
