@@ -58,6 +58,10 @@ type Engine struct {
 	onListen func(pid uint32)
 	// beforeReconnect, when set (by tests), is called before each try to reconnect Watch.
 	beforeReconnect func(ctx context.Context)
+	// pingInterval, when set (by tests), replaces watchPingInterval; onIdlePing, when set, is
+	// called with the result of each ping of an idle LISTEN connection.
+	pingInterval time.Duration
+	onIdlePing   func(error)
 }
 
 var (

@@ -384,6 +384,38 @@ func TestSharedWatchReconnects(t *testing.T) {
 	}
 }
 
+// A LISTEN connection that stays quiet is pinged, and keeps delivering after the pings.
+func TestSharedWatchPingsWhenIdle(t *testing.T) {
+	t.Parallel()
+	a, b := twoNodes(t)
+	pings := make(chan error, 100)
+	a.pingInterval = 20 * time.Millisecond
+	a.onIdlePing = func(err error) {
+		select {
+		case pings <- err:
+		default: // the test has seen enough
+		}
+	}
+	w := watch(t, a)
+	for i := range 3 {
+		select {
+		case err := <-pings:
+			if err != nil {
+				t.Fatalf("ping %d: %v", i, err)
+			}
+		case <-time.After(testWait):
+			t.Fatalf("no ping %d of the idle connection", i)
+		}
+	}
+	if err := b.CreateStore("s", storage.StoreInfo{BackendID: "b1"}); err != nil {
+		t.Fatal(err)
+	}
+	w.expect(t, storage.Change{StoreID: "s", BackendID: "b1"})
+	if got := a.reconnects.Load(); got != 0 {
+		t.Errorf("reconnects = %d, want 0: the pings broke the connection", got)
+	}
+}
+
 func TestWatchFailsAtOnceWithoutDatabase(t *testing.T) {
 	t.Parallel()
 	cfg, err := pgxpool.ParseConfig("postgres://nobody@127.0.0.1:1/none?connect_timeout=5")

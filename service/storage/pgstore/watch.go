@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/livestore-sync/livestore-sync/service/storage"
 )
 
@@ -32,6 +33,14 @@ const (
 const (
 	watchMinBackoff = 50 * time.Millisecond
 	watchMaxBackoff = 5 * time.Second
+)
+
+// A LISTEN connection that receives nothing for watchPingInterval is pinged, and given up (then
+// reconnected) when the ping takes longer than watchPingTimeout: a connection lost without a
+// word, as in a network partition, would otherwise wait for notifications forever.
+const (
+	watchPingInterval = 30 * time.Second
+	watchPingTimeout  = 10 * time.Second
 )
 
 // watchApplicationName is the application_name of Watch's connection, as pg_stat_activity
@@ -76,8 +85,8 @@ func (e *Engine) Watch(ctx context.Context, changed func(storage.Change), resync
 	resync()
 	backoff := watchMinBackoff
 	for {
-		n, err := conn.WaitForNotification(ctx)
-		if err == nil {
+		n, err := e.wait(ctx, conn)
+		if n != nil {
 			if c, ok := parsePayload(n.Payload); ok {
 				changed(c)
 			} else {
@@ -86,6 +95,8 @@ func (e *Engine) Watch(ctx context.Context, changed func(storage.Change), resync
 				}
 				resync()
 			}
+		}
+		if err == nil {
 			continue
 		}
 		if ctx.Err() != nil {
@@ -117,6 +128,33 @@ func (e *Engine) Watch(ctx context.Context, changed func(storage.Change), resync
 		e.log.Info("watching for writes again; resyncing")
 		backoff = watchMinBackoff
 		resync()
+	}
+}
+
+// wait returns the next notification of conn. When none comes for the ping interval it pings
+// conn, and returns the ping's error if it fails.
+func (e *Engine) wait(ctx context.Context, conn *pgx.Conn) (*pgconn.Notification, error) {
+	interval := e.pingInterval
+	if interval == 0 {
+		interval = watchPingInterval
+	}
+	for {
+		quiet, cancel := context.WithTimeout(ctx, interval)
+		n, err := conn.WaitForNotification(quiet)
+		cancel()
+		if n != nil || err == nil || ctx.Err() != nil || quiet.Err() == nil {
+			return n, err
+		}
+		// Nothing for the interval (the connection stays usable after the timeout): check it.
+		pctx, cancel := context.WithTimeout(ctx, watchPingTimeout)
+		err = conn.Ping(pctx)
+		cancel()
+		if e.onIdlePing != nil {
+			e.onIdlePing(err)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("pgstore: ping the connection that watches for writes: %w", err)
+		}
 	}
 }
 
