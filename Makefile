@@ -6,6 +6,15 @@ GO          ?= go
 BUF_VERSION := v1.75.0
 BUF         := $(GO) run github.com/bufbuild/buf/cmd/buf@$(BUF_VERSION)
 STATICCHECK := $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
+BENCHSTAT   := $(GO) run golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da
+# `make bench` writes its results to BENCH_OUT and compares them with BENCH_BASE (machine-specific,
+# not committed: `make bench-baseline` saves one). BENCHCOUNT runs of each benchmark give benchstat
+# its confidence intervals; BENCH selects benchmarks by regexp, BENCHTIME sets each run's length.
+BENCH       ?= .
+BENCHCOUNT  ?= 6
+BENCHTIME   ?= 1s
+BENCH_OUT   ?= bench/new.txt
+BENCH_BASE  ?= bench/baseline.txt
 BIN         := bin/livestore-sync
 ADDR        ?= localhost:8787
 DATA_DIR    ?= ./data
@@ -22,7 +31,7 @@ FUZZ              = $(GO) test -run '^$$' -fuzztime $(FUZZTIME) -fuzzminimizetim
 SHELL       := bash
 .SHELLFLAGS := -eu -o pipefail -c
 
-.PHONY: all help build run test test-go fuzz test-e2e lint check-generated generate bench bench-e2e clean
+.PHONY: all help build run test test-go fuzz test-e2e lint check-generated generate bench bench-baseline bench-e2e clean
 
 all: build
 
@@ -97,10 +106,17 @@ check-generated: generate
 	@if [ -n "$$(git status --porcelain -- gen)" ]; then \
 	  echo "gen/ is stale: run 'make generate' and commit the result"; git status --short -- gen; exit 1; fi
 
-## bench: the service and storage benchmarks (PostgreSQL's with LIVESTORE_SYNC_TEST_POSTGRES), and LiveStore's WebSocket transport end to end
+## bench: the Go benchmarks of the hot paths (PostgreSQL's with LIVESTORE_SYNC_TEST_POSTGRES), written to $(BENCH_OUT) and compared with benchstat to $(BENCH_BASE) when it exists (BENCH, BENCHCOUNT, BENCHTIME narrow them)
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./service/...
-	$(GO) test -run '^$$' -bench . -benchmem ./bridge/
+	@mkdir -p $(dir $(BENCH_OUT))
+	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -count $(BENCHCOUNT) -benchtime $(BENCHTIME) \
+	  ./service/... ./bridge/ | tee $(BENCH_OUT)
+	@if [ -f $(BENCH_BASE) ]; then $(BENCHSTAT) $(BENCH_BASE) $(BENCH_OUT); \
+	  else echo "no baseline yet: 'make bench-baseline' saves this run as $(BENCH_BASE)"; fi
+
+## bench-baseline: keep the last `make bench` run ($(BENCH_OUT)) as the baseline later runs are compared with
+bench-baseline:
+	cp $(BENCH_OUT) $(BENCH_BASE)
 
 ## bench-e2e: throughput and latency under LiveStore's real client (e2e/bench.mjs), ws then http
 bench-e2e: build e2e/node_modules/.installed

@@ -133,3 +133,36 @@ func BenchmarkWebSocketLiveFanout(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkWebSocketColdPull measures a pull of 10,000 stored events over one WebSocket, Acking
+// every Chunk as LiveStore's client does.
+func BenchmarkWebSocketColdPull(b *testing.B) {
+	srv := newBenchServer(b)
+	s := dialBench(b, wsURLOf(srv, "bench-pull"))
+	const n, batch = 10_000, 100
+	for i := range n / batch {
+		id := fmt.Sprint(i)
+		s.write(b, pushFrame(id, "", benchBatch(uint64(i*batch), batch)...))
+		s.awaitExit(b, id)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		id := fmt.Sprint(n + i)
+		s.write(b, pullFrame(id, false, ""))
+		chunk := []byte(`{"_tag":"Chunk","requestId":"` + id + `"`)
+		got := 0
+		for got < n {
+			_, data, err := s.ws.Read(context.Background())
+			if err != nil {
+				b.Fatal(err)
+			}
+			if bytes.HasPrefix(data, chunk) {
+				got += bytes.Count(data, []byte(`"eventEncoded"`))
+				s.write(b, ackFrame(id))
+			}
+		}
+		s.awaitExit(b, id)
+	}
+	b.ReportMetric(float64(b.N*n)/b.Elapsed().Seconds(), "events/s")
+}
