@@ -209,33 +209,64 @@ func (c *wsConn) writeLoop() {
 		select {
 		case <-c.closing:
 			return
-		case frame := <-c.out.frames:
-			if frame == nil { // the drain's marker: every frame queued before it is written
-				c.closeWith(c.drainClose)
-				return
-			}
+		default:
+		}
+		frame, ok := c.out.pop()
+		if !ok {
 			select {
 			case <-c.closing:
-				c.out.written(frame)
 				return
-			default:
+			case <-c.out.ready:
 			}
-			ctx, cancel := context.WithTimeout(context.Background(), c.b.opts.WriteTimeout)
-			err := c.ws.Write(ctx, websocket.MessageText, frame)
-			cancel()
-			c.out.written(frame)
-			if err != nil {
-				c.log.Debug("livestore websocket: write failed", "err", err)
-				c.abort()
-				return
-			}
+			continue
+		}
+		if frame.isMarker() { // the drain's marker: every frame queued before it is written
+			c.closeWith(c.drainClose)
+			return
+		}
+		err := c.write(frame)
+		c.out.written(frame)
+		if err != nil {
+			c.log.Debug("livestore websocket: write failed", "err", err)
+			c.abort()
+			return
 		}
 	}
+}
+
+// writeBuffers holds the buffers frames in parts are assembled in for writing, shared by every
+// socket, so that an idle socket holds none.
+var writeBuffers = sync.Pool{New: func() any { return new([]byte) }}
+
+// maxPooledWriteBuffer is the largest buffer writeBuffers keeps.
+const maxPooledWriteBuffer = 4 << 20
+
+// write writes one frame as one WebSocket message, within Options.WriteTimeout.
+func (c *wsConn) write(frame outFrame) error {
+	data := frame.head
+	var buf *[]byte
+	if frame.shared != nil || frame.tail != nil {
+		buf = writeBuffers.Get().(*[]byte)
+		data = frame.appendTo((*buf)[:0])
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), c.b.opts.WriteTimeout)
+	err := c.ws.Write(ctx, websocket.MessageText, data)
+	cancel()
+	if buf != nil && cap(data) <= maxPooledWriteBuffer {
+		*buf = data[:0]
+		writeBuffers.Put(buf)
+	}
+	return err
 }
 
 // send queues a frame for the client. It reports false when the socket is closing, or when the
 // queue is full, in which case it closes the socket (closeSlowConsumer).
 func (c *wsConn) send(frame []byte) bool {
+	return c.sendFrame(outFrame{head: frame})
+}
+
+// sendFrame is send of a frame in parts (outFrame).
+func (c *wsConn) sendFrame(frame outFrame) bool {
 	select {
 	case <-c.closing:
 		return false

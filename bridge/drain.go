@@ -159,7 +159,7 @@ func (c *wsConn) beginDrain(cr closeRequest) (pushes, pulls int) {
 // writer close the socket after the frames queued before it (the requests' Exits).
 func (c *wsConn) finishDrain() {
 	c.requestsDone.Wait()
-	if c.out.push(c, nil) != pushed {
+	if c.out.push(c, outFrame{}) != pushed {
 		// Queue full: the client does not read what it has been sent already; its Exits cannot
 		// be delivered in time anyway.
 		c.closeWith(c.drainClose)

@@ -4,6 +4,7 @@ import (
 	"strconv"
 
 	syncv1 "github.com/livestore-sync/livestore-sync/gen/livestore/sync/v1"
+	"github.com/livestore-sync/livestore-sync/service"
 	"github.com/livestore-sync/livestore-sync/service/eventjson"
 )
 
@@ -31,11 +32,21 @@ func appendDefect(dst []byte, d defect) []byte {
 
 // appendChunk appends {"_tag":"Chunk","requestId":…,"values":[<PullResponse>]}.
 func appendChunk(dst []byte, requestID string, page *syncv1.PullResponse) []byte {
-	dst = append(dst, `{"_tag":"Chunk","requestId":`...)
-	dst = eventjson.AppendString(dst, requestID)
-	dst = append(dst, `,"values":[`...)
-	dst = eventjson.AppendPullResponse(dst, page)
-	return append(dst, `]}`...)
+	return chunkFrame(requestID, service.PageOf(page)).appendTo(dst)
+}
+
+// chunkTail ends a Chunk frame.
+var chunkTail = []byte(`]}`)
+
+// chunkFrame returns the Chunk {"_tag":"Chunk","requestId":…,"values":[<page>]} in parts: its
+// own start, the page's JSON, shared with every other socket the page is sent to, and its end.
+func chunkFrame(requestID string, page *service.Page) outFrame {
+	const start, values = `{"_tag":"Chunk","requestId":`, `,"values":[`
+	head := make([]byte, 0, len(start)+eventjson.StringSize(requestID)+len(values))
+	head = append(head, start...)
+	head = eventjson.AppendString(head, requestID)
+	head = append(head, values...)
+	return outFrame{head: head, shared: page.JSON(), tail: chunkTail}
 }
 
 // exit is the body of an Exit message, already encoded (see the exit* functions).

@@ -16,7 +16,6 @@ import (
 
 	"github.com/livestore-sync/livestore-sync/service"
 
-	syncv1 "github.com/livestore-sync/livestore-sync/gen/livestore/sync/v1"
 )
 
 // HTTP transport (PROTOCOL §6): the body of a sync request with transport=http is one Effect RPC
@@ -196,11 +195,12 @@ func (b *Bridge) runHTTPMessage(ctx, reqCtx context.Context, body []byte, sr syn
 		err, success = b.svc.Push(ctx, call.push), exitPushSuccess
 	case call.pull != nil:
 		call.pull.Live = false // HTTP has no live pulls; the client polls (PROTOCOL §6).
-		err = b.svc.Pull(ctx, call.pull, func(page *syncv1.PullResponse) error {
+		err = pullPages(ctx, b.svc, call.pull, func(page *service.Page) error {
 			if res.reserved >= int64(b.opts.HTTPResponseLimit) {
 				return errResponseFull
 			}
-			chunk := appendChunk(nil, call.id, page)
+			f := chunkFrame(call.id, page)
+			chunk := f.appendTo(make([]byte, 0, f.size()))
 			if !b.opts.OutgoingBudget.Reserve(nil, int64(len(chunk))) {
 				if len(res.msgs) == 0 {
 					return errOverBudget

@@ -1,16 +1,51 @@
 package bridge
 
-import "github.com/livestore-sync/livestore-sync/service/budget"
+import (
+	"sync"
+
+	"github.com/livestore-sync/livestore-sync/service/budget"
+)
+
+// outFrame is one frame waiting for a socket's writer: head, then shared, then tail, written as
+// one WebSocket message. shared is memory other sockets' frames may hold too (the JSON of a live
+// page, encoded once for every socket, service.Page); head and tail are the frame's own (for a
+// Chunk, its start with the request id and its end). Most frames are head alone. The zero
+// outFrame is the drain's marker (drain.go).
+type outFrame struct {
+	head, shared, tail []byte
+}
+
+// size is the frame's length on the wire, as the socket's bound and the budget count it: shared
+// bytes are counted in full by every socket that holds them, so that the budget's bound holds
+// even when the sockets holding a page are evicted one by one.
+func (f outFrame) size() int { return len(f.head) + len(f.shared) + len(f.tail) }
+
+func (f outFrame) isMarker() bool { return f.head == nil && f.shared == nil && f.tail == nil }
+
+// appendTo appends the frame's bytes to dst.
+func (f outFrame) appendTo(dst []byte) []byte {
+	dst = append(dst, f.head...)
+	dst = append(dst, f.shared...)
+	return append(dst, f.tail...)
+}
 
 // outQueue is the bounded queue of frames waiting for a socket's writer goroutine. Pushing never
 // blocks: a frame that does not fit is refused, and the caller closes the socket, so a client
 // that does not read cannot hold up the service or grow the server's memory without bound.
 //
 // Its bytes count against the socket's own bound and against the server's budget for all
-// clients (Options.OutgoingBudget) from when a frame is queued until it has been written.
+// clients (Options.OutgoingBudget) from when a frame is queued until it has been written. An
+// empty queue holds no memory beyond its fixed fields: the slice of frames is dropped when it
+// empties, so an idle socket does not keep a buffer sized for its busiest moment.
 type outQueue struct {
-	frames chan []byte
-	bytes  *budget.Account // queued and being written
+	maxFrames int
+	bytes     *budget.Account // queued and being written
+
+	mu     sync.Mutex
+	frames []outFrame // oldest first
+
+	// ready receives a signal whenever a frame is queued (the writer waits on it).
+	ready chan struct{}
 	// space receives a signal whenever the writer has written a frame (readers waiting for room
 	// wait on it).
 	space chan struct{}
@@ -26,48 +61,77 @@ const (
 )
 
 func newOutQueue(maxFrames, maxBytes int, b *budget.Budget) *outQueue {
-	return &outQueue{frames: make(chan []byte, maxFrames), bytes: budget.NewAccount(b, int64(maxBytes)), space: make(chan struct{}, 1)}
+	return &outQueue{
+		maxFrames: maxFrames,
+		bytes:     budget.NewAccount(b, int64(maxBytes)),
+		ready:     make(chan struct{}, 1),
+		space:     make(chan struct{}, 1),
+	}
 }
 
 // push queues frame for the member self (the socket, which the budget may evict). A single frame
 // larger than the socket's byte bound is accepted when nothing else is queued.
-func (q *outQueue) push(self budget.Member, frame []byte) pushResult {
-	n := int64(len(frame))
+func (q *outQueue) push(self budget.Member, frame outFrame) pushResult {
+	n := int64(frame.size())
 	switch q.bytes.Take(self, n) {
 	case budget.OverAccount:
 		return queueFull
 	case budget.OverBudget:
 		return budgetRefuse
 	}
-	select {
-	case q.frames <- frame:
-		return pushed
-	default:
+	q.mu.Lock()
+	if len(q.frames) >= q.maxFrames {
+		q.mu.Unlock()
 		q.release(n)
 		return queueFull
 	}
+	q.frames = append(q.frames, frame)
+	q.mu.Unlock()
+	signal(q.ready)
+	return pushed
 }
 
-// written accounts for a frame taken from frames that has been written (or given up on).
-func (q *outQueue) written(frame []byte) {
-	q.release(int64(len(frame)))
-	select {
-	case q.space <- struct{}{}:
-	default:
+// pop takes the oldest queued frame, reporting false when there is none. The frame's bytes stay
+// counted until written is called for it.
+func (q *outQueue) pop() (outFrame, bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(q.frames) == 0 {
+		return outFrame{}, false
 	}
+	f := q.frames[0]
+	if len(q.frames) == 1 {
+		q.frames = nil // an idle socket keeps no queue
+	} else {
+		q.frames[0] = outFrame{}
+		q.frames = q.frames[1:]
+	}
+	return f, true
+}
+
+// len returns the number of queued frames.
+func (q *outQueue) len() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.frames)
+}
+
+// written accounts for a frame taken by pop that has been written (or given up on).
+func (q *outQueue) written(frame outFrame) {
+	q.release(int64(frame.size()))
+	signal(q.space)
 }
 
 func (q *outQueue) release(n int64) { q.bytes.Give(n) }
 
 // drop discards every queued frame, giving back its bytes. Frames pushed concurrently may stay.
 func (q *outQueue) drop() {
-	for {
-		select {
-		case f := <-q.frames:
-			q.release(int64(len(f)))
-		default:
-			return
-		}
+	q.mu.Lock()
+	dropped := q.frames
+	q.frames = nil
+	q.mu.Unlock()
+	for _, f := range dropped {
+		q.release(int64(f.size()))
 	}
 }
 
@@ -75,5 +139,13 @@ func (q *outQueue) drop() {
 // of its bounds: the read loop reads the client's next frame only then, so that a client that
 // sends faster than it reads is slowed down rather than cut off.
 func (q *outQueue) belowHalf(pending int) bool {
-	return len(q.frames)+pending < max(cap(q.frames)/2, 1) && q.bytes.Held() < q.bytes.Max()/2
+	return q.len()+pending < max(q.maxFrames/2, 1) && q.bytes.Held() < q.bytes.Max()/2
+}
+
+// signal wakes the one waiter of ch, a channel of capacity 1, without blocking.
+func signal(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
 }

@@ -155,12 +155,11 @@ func (c *wsConn) runPush(r *request, req *syncv1.PushRequest) {
 func (c *wsConn) runPull(r *request, req *syncv1.PullRequest) {
 	c.advance(r, req.GetCursor().GetEventSequenceNumber(), false)
 	backlog := true
-	err := c.b.svc.Pull(r.ctx, req, func(page *syncv1.PullResponse) error {
+	err := pullPages(r.ctx, c.b.svc, req, func(page *service.Page) error {
 		if err := r.ctx.Err(); err != nil {
 			return err
 		}
-		_, noMore := page.GetPageInfo().GetKind().(*syncv1.PageInfo_NoMore_)
-		noMore = noMore || page.GetPageInfo().GetKind() == nil // eventjson writes nil as NoMore
+		noMore := page.NoMore()
 		gated := backlog || !noMore
 		if noMore {
 			backlog = false
@@ -172,13 +171,10 @@ func (c *wsConn) runPull(r *request, req *syncv1.PullRequest) {
 			default:
 			}
 		}
-		if !c.send(appendChunk(nil, r.id, page)) {
+		if !c.sendFrame(chunkFrame(r.id, page)) {
 			return errSocketClosing
 		}
-		var last uint64
-		if batch := page.GetBatch(); len(batch) > 0 {
-			last = batch[len(batch)-1].GetEvent().GetSeqNum()
-		}
+		last := page.LastSeqNum()
 		c.advance(r, last, req.GetLive() && noMore)
 		if !gated {
 			return nil

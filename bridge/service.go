@@ -31,3 +31,19 @@ type SyncService interface {
 	// anything else happens; an error (a *service.PayloadRejectedError) refuses the connection.
 	ValidatePayload(ctx context.Context, storeID string, payload *structpb.Value, info service.RequestInfo) error
 }
+
+// pagePuller is implemented by a SyncService whose pulls hand out their pages as *service.Page,
+// encoded once however many sockets a page is sent to: *service.Service does.
+type pagePuller interface {
+	PullPages(ctx context.Context, req *syncv1.PullRequest, send func(*service.Page) error) error
+}
+
+var _ pagePuller = (*service.Service)(nil)
+
+// pullPages runs a pull of svc, handing each page to send as a *service.Page.
+func pullPages(ctx context.Context, svc SyncService, req *syncv1.PullRequest, send func(*service.Page) error) error {
+	if pp, ok := svc.(pagePuller); ok {
+		return pp.PullPages(ctx, req, send)
+	}
+	return svc.Pull(ctx, req, func(r *syncv1.PullResponse) error { return send(service.PageOf(r)) })
+}

@@ -12,8 +12,8 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
-// Pull sends the store's events after req.Cursor (all when unset) in pages, calling send once per
-// page, in order, from the calling goroutine. send may block; when it returns an error, Pull
+// PullPages sends the store's events after req.Cursor (all when unset) in pages, calling send once
+// per page, in order, from the calling goroutine. send may block; when it returns an error, Pull
 // returns that error.
 //
 // Without req.Live, Pull returns nil after the last page, whose page info is NoMore; with
@@ -23,7 +23,7 @@ import (
 //
 // A cursor whose backend id is set and is not the store's fails with *BackendIDMismatchError
 // before anything is sent.
-func (s *Service) Pull(ctx context.Context, req *syncv1.PullRequest, send func(*syncv1.PullResponse) error) (err error) {
+func (s *Service) PullPages(ctx context.Context, req *syncv1.PullRequest, send func(*Page) error) (err error) {
 	if err := s.track(); err != nil {
 		return err
 	}
@@ -77,7 +77,7 @@ func (s *Service) Pull(ctx context.Context, req *syncv1.PullRequest, send func(*
 // sendLive catches up from after to the store's head, then subscribes and forwards every later
 // push. Subscribing happens under the store's lock once the head is after, so every later push
 // is delivered exactly once.
-func (s *Service) sendLive(ctx context.Context, st *store, backendID string, after uint64, send func(*syncv1.PullResponse) error) error {
+func (s *Service) sendLive(ctx context.Context, st *store, backendID string, after uint64, send func(*Page) error) error {
 	var sub *subscription
 	for sub == nil {
 		if err := st.lock(ctx); err != nil {
@@ -125,15 +125,15 @@ func (s *Service) sendLive(ctx context.Context, st *store, backendID string, aft
 }
 
 // deliver sends the pages of a live delivery, without the events up to after.
-func (s *Service) deliver(d delivery, after uint64, send func(*syncv1.PullResponse) error) error {
+func (s *Service) deliver(d delivery, after uint64, send func(*Page) error) error {
 	for _, p := range d.pages {
-		resp := trimPage(p.resp, after)
-		if resp == nil {
+		p = trimPage(p, after)
+		if p == nil {
 			continue
 		}
 		s.metrics.liveDelivered(d.committed)
-		s.metrics.page(len(resp.GetBatch()), p.bytes)
-		if err := send(resp); err != nil {
+		s.metrics.page(p.Len(), p.bytes)
+		if err := send(p); err != nil {
 			return err
 		}
 	}
@@ -142,25 +142,29 @@ func (s *Service) deliver(d delivery, after uint64, send func(*syncv1.PullRespon
 
 // trimPage returns p without its events up to after, or nil when none is left. Only a cursor
 // beyond the store's head (a client that has events this store does not) makes it drop anything.
-func trimPage(p *syncv1.PullResponse, after uint64) *syncv1.PullResponse {
-	batch := p.GetBatch()
+func trimPage(p *Page, after uint64) *Page {
+	recs := p.recs
 	i := 0
-	for i < len(batch) && batch[i].GetEvent().GetSeqNum() <= after {
+	for i < len(recs) && recs[i].SeqNum <= after {
 		i++
 	}
 	switch i {
 	case 0:
 		return p
-	case len(batch):
+	case len(recs):
 		return nil
 	}
-	return &syncv1.PullResponse{Batch: batch[i:], PageInfo: p.GetPageInfo(), BackendId: p.GetBackendId()}
+	size := 0
+	for j := i; j < len(recs); j++ {
+		size += recordSize(&recs[j]) + 1
+	}
+	return newPage(p.backendID, recs[i:], p.remaining, size)
 }
 
 // sendBacklog sends the stored events in (after, info.Head] of the store whose metadata was info
 // in pages whose page info counts the events still to come. With nothing to send it sends one
 // empty NoMore page when sendEmpty is set.
-func (s *Service) sendBacklog(ctx context.Context, storeID string, info storage.StoreInfo, after uint64, sendEmpty bool, send func(*syncv1.PullResponse) error) error {
+func (s *Service) sendBacklog(ctx context.Context, storeID string, info storage.StoreInfo, after uint64, sendEmpty bool, send func(*Page) error) error {
 	backendID, upTo := info.BackendID, info.Head
 	total, err := s.countEvents(storeID, info, after)
 	if err != nil {
@@ -171,7 +175,7 @@ func (s *Service) sendBacklog(ctx context.Context, storeID string, info storage.
 			return nil
 		}
 		s.metrics.page(0, 0)
-		return send(&syncv1.PullResponse{PageInfo: noMore(), BackendId: backendID})
+		return send(newPage(backendID, []storage.Record{}, 0, 0))
 	}
 	var (
 		buf       []storage.Record // read, not yet sent
@@ -200,7 +204,7 @@ func (s *Service) sendBacklog(ctx context.Context, storeID string, info storage.
 		}
 		n, size := s.pageLen(buf)
 		sent += uint64(n)
-		resp := s.page(backendID, buf[:n], total-min(sent, total))
+		resp := newPage(backendID, buf[:n:n], total-min(sent, total), size)
 		buf = buf[n:]
 		s.metrics.page(n, size)
 		if err := send(resp); err != nil {
@@ -229,11 +233,11 @@ func (s *Service) countEvents(storeID string, info storage.StoreInfo, after uint
 }
 
 // pages splits the records of one push into NoMore pages, as live pulls receive them.
-func (s *Service) pages(backendID string, recs []storage.Record) []page {
-	var out []page
+func (s *Service) pages(backendID string, recs []storage.Record) []*Page {
+	var out []*Page
 	for len(recs) > 0 {
 		n, size := s.pageLen(recs)
-		out = append(out, page{resp: s.page(backendID, recs[:n], 0), bytes: size})
+		out = append(out, newPage(backendID, recs[:n:n], 0, size))
 		recs = recs[n:]
 	}
 	return out
@@ -251,19 +255,6 @@ func (s *Service) pageLen(recs []storage.Record) (n, size int) {
 		n++
 	}
 	return n, size
-}
-
-// page builds a page of recs followed by remaining events.
-func (s *Service) page(backendID string, recs []storage.Record, remaining uint64) *syncv1.PullResponse {
-	batch := make([]*syncv1.PulledEvent, len(recs))
-	for i := range recs {
-		batch[i] = pulledEvent(&recs[i])
-	}
-	info := noMore()
-	if remaining > 0 {
-		info = &syncv1.PageInfo{Kind: &syncv1.PageInfo_MoreKnown_{MoreKnown: &syncv1.PageInfo_MoreKnown{Remaining: remaining}}}
-	}
-	return &syncv1.PullResponse{Batch: batch, PageInfo: info, BackendId: backendID}
 }
 
 func noMore() *syncv1.PageInfo {

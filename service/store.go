@@ -7,7 +7,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	syncv1 "github.com/livestore-sync/livestore-sync/gen/livestore/sync/v1"
 	"github.com/livestore-sync/livestore-sync/service/budget"
 	"github.com/livestore-sync/livestore-sync/service/storage"
 )
@@ -60,15 +59,9 @@ func (st *store) unlock() { <-st.token }
 // A delivery is what live pulls receive of one push: its pages, shared by every subscription
 // and never modified, their size, and when it was stored.
 type delivery struct {
-	pages     []page
+	pages     []*Page
 	bytes     int64 // the pages' bytes in LiveStore's JSON encoding
 	committed time.Time
-}
-
-// A page is a pull page with its size in LiveStore's JSON encoding.
-type page struct {
-	resp  *syncv1.PullResponse
-	bytes int
 }
 
 // A subscription receives a delivery for every push to a store after it was made. Its queue

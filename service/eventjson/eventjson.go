@@ -23,20 +23,25 @@ const TimeLayout = "2006-01-02T15:04:05.000Z"
 //
 // "args" is left out when the event has none (LiveStore's undefined).
 func AppendEvent(dst []byte, e *syncv1.Event) []byte {
+	return AppendEventOf(dst, e.GetName(), e.GetArgs(), e.GetClientId(), e.GetSessionId(), e.GetSeqNum(), e.GetParentSeqNum())
+}
+
+// AppendEventOf is AppendEvent of the event with these fields.
+func AppendEventOf(dst []byte, name, args, clientID, sessionID string, seqNum, parentSeqNum uint64) []byte {
 	dst = append(dst, `{"name":`...)
-	dst = AppendString(dst, e.GetName())
-	if args := e.GetArgs(); args != "" {
+	dst = AppendString(dst, name)
+	if args != "" {
 		dst = append(dst, `,"args":`...)
 		dst = append(dst, args...)
 	}
 	dst = append(dst, `,"seqNum":`...)
-	dst = strconv.AppendUint(dst, e.GetSeqNum(), 10)
+	dst = strconv.AppendUint(dst, seqNum, 10)
 	dst = append(dst, `,"parentSeqNum":`...)
-	dst = strconv.AppendUint(dst, e.GetParentSeqNum(), 10)
+	dst = strconv.AppendUint(dst, parentSeqNum, 10)
 	dst = append(dst, `,"clientId":`...)
-	dst = AppendString(dst, e.GetClientId())
+	dst = AppendString(dst, clientID)
 	dst = append(dst, `,"sessionId":`...)
-	dst = AppendString(dst, e.GetSessionId())
+	dst = AppendString(dst, sessionID)
 	return append(dst, '}')
 }
 
@@ -49,13 +54,30 @@ func AppendPulledEvent(dst []byte, p *syncv1.PulledEvent) []byte {
 	dst = append(dst, `{"eventEncoded":`...)
 	dst = AppendEvent(dst, p.GetEvent())
 	if ts := p.GetMetadata().GetCreatedAt(); ts != nil {
-		dst = append(dst, `,"metadata":{"_tag":"Some","value":{"_tag":"SyncMessage.SyncMetadata","createdAt":"`...)
-		dst = ts.AsTime().UTC().AppendFormat(dst, TimeLayout)
-		dst = append(dst, `"}}}`...)
-	} else {
-		dst = append(dst, `,"metadata":{"_tag":"None"}}`...)
+		var buf [len(TimeLayout)]byte
+		return appendMetadataSome(dst, ts.AsTime().UTC().AppendFormat(buf[:0], TimeLayout))
 	}
-	return dst
+	return append(dst, `,"metadata":{"_tag":"None"}}`...)
+}
+
+// AppendPulledEventOf is AppendPulledEvent of the event with these fields, created at the time
+// createdAt formatted with TimeLayout (AppendTime).
+func AppendPulledEventOf(dst []byte, name, args, clientID, sessionID string, seqNum, parentSeqNum uint64, createdAt []byte) []byte {
+	dst = append(dst, `{"eventEncoded":`...)
+	dst = AppendEventOf(dst, name, args, clientID, sessionID, seqNum, parentSeqNum)
+	return appendMetadataSome(dst, createdAt)
+}
+
+func appendMetadataSome(dst, createdAt []byte) []byte {
+	dst = append(dst, `,"metadata":{"_tag":"Some","value":{"_tag":"SyncMessage.SyncMetadata","createdAt":"`...)
+	dst = append(dst, createdAt...)
+	return append(dst, `"}}}`...)
+}
+
+// AppendTime appends the time unixMillis (milliseconds since the Unix epoch) as createdAt is
+// written, without quotes.
+func AppendTime(dst []byte, unixMillis int64) []byte {
+	return time.UnixMilli(unixMillis).UTC().AppendFormat(dst, TimeLayout)
 }
 
 // PulledEventSize is len(AppendPulledEvent(nil, p)) for an event with a creation time, computed
@@ -90,6 +112,29 @@ func AppendPullResponse(dst []byte, r *syncv1.PullResponse) []byte {
 	dst = AppendPageInfo(dst, r.GetPageInfo())
 	dst = append(dst, `,"backendId":`...)
 	dst = AppendString(dst, r.GetBackendId())
+	return append(dst, '}')
+}
+
+// AppendPullResponseOf is AppendPullResponse of a page of n events, the ith of which event
+// appends (with AppendPulledEventOf), followed by remaining more events (NoMore when 0, else
+// MoreKnown), of the backend backendID.
+func AppendPullResponseOf(dst []byte, n int, event func(dst []byte, i int) []byte, remaining uint64, backendID string) []byte {
+	dst = append(dst, `{"batch":[`...)
+	for i := range n {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = event(dst, i)
+	}
+	if remaining > 0 {
+		dst = append(dst, `],"pageInfo":{"_tag":"MoreKnown","remaining":`...)
+		dst = strconv.AppendUint(dst, remaining, 10)
+		dst = append(dst, '}')
+	} else {
+		dst = append(dst, `],"pageInfo":{"_tag":"NoMore"}`...)
+	}
+	dst = append(dst, `,"backendId":`...)
+	dst = AppendString(dst, backendID)
 	return append(dst, '}')
 }
 
