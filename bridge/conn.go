@@ -142,7 +142,8 @@ func (c *wsConn) readLoop() {
 			c.logReadEnd(err)
 			return
 		}
-		data, err := io.ReadAll(io.LimitReader(r, limit+1))
+		buf := readBuffers.Get().(*[]byte)
+		data, err := readFrame((*buf)[:0], r, limit+1)
 		if err != nil {
 			c.logReadEnd(err)
 			return
@@ -166,6 +167,41 @@ func (c *wsConn) readLoop() {
 		default:
 		}
 		c.handleFrame(data)
+		if cap(data) <= maxPooledReadBuffer {
+			*buf = data[:0]
+			readBuffers.Put(buf)
+		}
+	}
+}
+
+// readBuffers holds the buffers client frames are read into, shared by every socket, so that an
+// idle socket holds none and a busy one does not allocate one per frame.
+var readBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
+
+// maxPooledReadBuffer is the largest buffer readBuffers keeps.
+const maxPooledReadBuffer = 64 << 10
+
+// readFrame appends to dst what r gives, up to max bytes, until io.EOF, like io.ReadAll of an
+// io.LimitReader.
+func readFrame(dst []byte, r io.Reader, max int64) ([]byte, error) {
+	for {
+		if len(dst) == cap(dst) {
+			dst = append(dst, 0)[:len(dst)]
+		}
+		room := dst[len(dst):cap(dst)]
+		if left := max - int64(len(dst)); int64(len(room)) > left {
+			room = room[:left]
+		}
+		n, err := r.Read(room)
+		dst = dst[:len(dst)+n]
+		switch {
+		case errors.Is(err, io.EOF):
+			return dst, nil
+		case err != nil:
+			return dst, err
+		case int64(len(dst)) >= max:
+			return dst, nil
+		}
 	}
 }
 

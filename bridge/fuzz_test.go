@@ -195,6 +195,17 @@ func FuzzDecodeClientMessage(f *testing.F) {
 			}
 		}
 		m, d := decodeClientMessage(frame)
+		// The fast path must agree with the general decoder on every frame it takes.
+		switch kind, id := decodeFastFrame(frame); kind {
+		case fastPing:
+			if d != nil || m.Tag != tagPing {
+				t.Fatalf("decodeFastFrame: Ping, decodeClientMessage: %+v, %v", m, d)
+			}
+		case fastAck:
+			if d != nil || m.Tag != tagAck || m.ID != string(id) {
+				t.Fatalf("decodeFastFrame: Ack of %q, decodeClientMessage: %+v, %v", id, m, d)
+			}
+		}
 		if (d != nil) != !json.Valid(frame) {
 			t.Fatalf("decodeClientMessage defect %v for a frame that is JSON: %v", d, json.Valid(frame))
 		}

@@ -15,7 +15,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/livestore-sync/livestore-sync/service"
-
 )
 
 // HTTP transport (PROTOCOL §6): the body of a sync request with transport=http is one Effect RPC

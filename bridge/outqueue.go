@@ -35,8 +35,8 @@ func (f outFrame) appendTo(dst []byte) []byte {
 //
 // Its bytes count against the socket's own bound and against the server's budget for all
 // clients (Options.OutgoingBudget) from when a frame is queued until it has been written. An
-// empty queue holds no memory beyond its fixed fields: the slice of frames is dropped when it
-// empties, so an idle socket does not keep a buffer sized for its busiest moment.
+// empty queue keeps room for at most keptQueueFrames frames: a larger slice of frames is
+// dropped when it empties, so an idle socket does not keep a buffer sized for its busiest moment.
 type outQueue struct {
 	maxFrames int
 	bytes     *budget.Account // queued and being written
@@ -50,6 +50,10 @@ type outQueue struct {
 	// wait on it).
 	space chan struct{}
 }
+
+// keptQueueFrames is the most frames an empty queue keeps room for, so that a socket that gets a
+// frame now and then does not allocate the room each time.
+const keptQueueFrames = 4
 
 // pushResult is the outcome of outQueue.push.
 type pushResult int
@@ -101,7 +105,11 @@ func (q *outQueue) pop() (outFrame, bool) {
 	}
 	f := q.frames[0]
 	if len(q.frames) == 1 {
-		q.frames = nil // an idle socket keeps no queue
+		q.frames[0] = outFrame{}
+		q.frames = q.frames[:0]
+		if cap(q.frames) > keptQueueFrames {
+			q.frames = nil // an idle socket keeps no queue sized for its busiest moment
+		}
 	} else {
 		q.frames[0] = outFrame{}
 		q.frames = q.frames[1:]

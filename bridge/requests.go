@@ -1,6 +1,7 @@
 package bridge
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -33,9 +34,18 @@ type request struct {
 // errSocketClosing ends a pull whose socket is closing.
 var errSocketClosing = errors.New("socket closing")
 
-// handleFrame handles one client frame (PROTOCOL §2.1, §5).
+// handleFrame handles one client frame (PROTOCOL §2.1, §5). data is only lent: it may be
+// reused once handleFrame returns, so what it keeps of it is a copy.
 func (c *wsConn) handleFrame(data []byte) {
-	m, d := decodeClientMessage(data)
+	switch kind, id := decodeFastFrame(data); kind {
+	case fastPing:
+		c.send(pongMessage)
+		return
+	case fastAck:
+		c.ackBytes(id)
+		return
+	}
+	m, d := decodeClientMessage(bytes.Clone(data))
 	if d != nil {
 		c.send(appendDefectMessage(nil, *d))
 		return
@@ -247,6 +257,19 @@ func (c *wsConn) ack(id string) {
 	c.mu.Lock()
 	r := c.requests[id]
 	c.mu.Unlock()
+	r.acked()
+}
+
+// ackBytes is ack of an id given as bytes, without allocating.
+func (c *wsConn) ackBytes(id []byte) {
+	c.mu.Lock()
+	r := c.requests[string(id)]
+	c.mu.Unlock()
+	r.acked()
+}
+
+// acked delivers an Ack to r, if r is not nil.
+func (r *request) acked() {
 	if r == nil {
 		return
 	}
