@@ -33,6 +33,7 @@ type Engine struct {
 	db     *pebble.DB
 	lock   *pebble.Lock
 	closed atomic.Bool
+	heads  headCache // the stores' heads as last written or read (heads.go)
 }
 
 var _ storage.Engine = (*Engine)(nil)
@@ -125,26 +126,49 @@ func (e *Engine) Close() error {
 
 // LoadStore implements storage.Engine. CreatedAt comes back in UTC, to the millisecond.
 func (e *Engine) LoadStore(storeID string) (storage.StoreInfo, error) {
-	return loadMeta(e.db, keysFor(storeID), storeID)
+	info, err := loadMeta(e.db, keysFor(storeID), storeID)
+	if err == nil {
+		e.heads.set(storeID, info.Head)
+	}
+	return info, err
 }
 
-// CreateStore implements storage.Engine: one batch deletes the store's whole key range and
-// writes the new metadata.
+// CreateStore implements storage.Engine: one batch deletes the store's whole key range, unless
+// it holds no key (a new store: no range tombstone, which reads would have to skip until a
+// compaction drops it), and writes the new metadata.
 func (e *Engine) CreateStore(storeID string, info storage.StoreInfo) error {
 	k := keysFor(storeID)
+	lower, upper := k.bounds()
+	empty, err := isEmpty(e.db, lower, upper)
+	if err != nil {
+		return fmt.Errorf("pebblestore: create store %q: %w", storeID, err)
+	}
 	b := e.db.NewBatch()
 	defer b.Close()
-	lower, upper := k.bounds()
-	if err := b.DeleteRange(lower, upper, nil); err != nil {
-		return fmt.Errorf("pebblestore: create store %q: %w", storeID, err)
+	if !empty {
+		if err := b.DeleteRange(lower, upper, nil); err != nil {
+			return fmt.Errorf("pebblestore: create store %q: %w", storeID, err)
+		}
 	}
 	if err := b.Set(k.meta(), appendMeta(nil, &info), nil); err != nil {
 		return fmt.Errorf("pebblestore: create store %q: %w", storeID, err)
 	}
+	e.heads.forget(storeID)
 	if err := b.Commit(pebble.Sync); err != nil {
 		return fmt.Errorf("pebblestore: create store %q: %w", storeID, err)
 	}
+	e.heads.set(storeID, info.Head)
 	return nil
+}
+
+// isEmpty reports whether r holds no key in [lower, upper).
+func isEmpty(r pebble.Reader, lower, upper []byte) (bool, error) {
+	empty := true
+	err := scan(r, lower, upper, func(*pebble.Iterator) (bool, error) {
+		empty = false
+		return false, nil
+	})
+	return empty, err
 }
 
 // Append implements storage.Engine. Besides checking the stored head, it rejects events whose
@@ -156,15 +180,19 @@ func (e *Engine) Append(storeID string, prevHead uint64, events []storage.Record
 		return fmt.Errorf("pebblestore: append to store %q: %w", storeID, err)
 	}
 	k := keysFor(storeID)
-	cur, err := loadMeta(e.db, k, storeID)
-	if err != nil {
-		return err
+	head, known := e.heads.get(storeID)
+	if !known {
+		cur, err := loadMeta(e.db, k, storeID)
+		if err != nil {
+			return err
+		}
+		head = cur.Head
 	}
-	if cur.Head != prevHead {
+	if head != prevHead {
 		return fmt.Errorf("%w: store %q: stored head is %d, append is after %d",
-			storage.ErrHeadMismatch, storeID, cur.Head, prevHead)
+			storage.ErrHeadMismatch, storeID, head, prevHead)
 	}
-	b := e.db.NewBatch()
+	b := e.db.NewBatchWithSize(appendBatchSize(k, events))
 	defer b.Close()
 	key := make([]byte, 0, len(k.prefix)+9)
 	var val []byte
@@ -179,10 +207,22 @@ func (e *Engine) Append(storeID string, prevHead uint64, events []storage.Record
 	if err := b.Set(k.meta(), appendMeta(val[:0], &info), nil); err != nil {
 		return fmt.Errorf("pebblestore: append to store %q: %w", storeID, err)
 	}
+	e.heads.forget(storeID) // until the commit's outcome is known
 	if err := b.Commit(pebble.Sync); err != nil {
 		return fmt.Errorf("pebblestore: append to store %q: %w", storeID, err)
 	}
+	e.heads.set(storeID, info.Head)
 	return nil
+}
+
+// appendBatchSize is about the size of the batch that appends events, so that it is allocated
+// once.
+func appendBatchSize(k storeKeys, events []storage.Record) int {
+	n := 64 + 2*len(k.prefix)
+	for i := range events {
+		n += 16 + len(k.prefix) + 9 + events[i].Size() + 4*binaryMaxVarintLen
+	}
+	return n
 }
 
 // checkAppend checks that events continue the log after prevHead and that info.Head is the new
@@ -262,6 +302,7 @@ func (e *Engine) CountEvents(storeID string, after, upTo uint64) (uint64, error)
 
 // DeleteStore implements storage.Engine: one batch deletes the store's whole key range.
 func (e *Engine) DeleteStore(storeID string) error {
+	e.heads.forget(storeID)
 	b := e.db.NewBatch()
 	defer b.Close()
 	lower, upper := keysFor(storeID).bounds()
@@ -302,6 +343,9 @@ func checkStore(r pebble.Reader, k storeKeys, storeID string) error {
 	}
 	return closer.Close()
 }
+
+// binaryMaxVarintLen is the most bytes of one varint in the codec.
+const binaryMaxVarintLen = 10
 
 // scan calls fn on each key in [lower, upper) of r, in order, while fn returns true and no
 // error. The iterator is always closed.
