@@ -17,8 +17,8 @@ import (
 	"github.com/livestore-sync/livestore-sync/service"
 )
 
-// wsConn is one LiveStore WebSocket: a read loop (serve), one writer goroutine fed by a bounded
-// queue, and one goroutine per running request.
+// wsConn is one LiveStore WebSocket: a read loop (serve), a writer goroutine fed by a bounded
+// queue while there is something to write (outQueue), and one goroutine per running request.
 type wsConn struct {
 	b   *Bridge
 	ws  *websocket.Conn
@@ -41,7 +41,6 @@ type wsConn struct {
 	pushesRunning atomic.Int32
 
 	requestsDone sync.WaitGroup // request goroutines
-	writerDone   chan struct{}
 
 	closeOnce sync.Once
 	closing   chan struct{} // closed when the socket starts closing: nothing more is written
@@ -67,7 +66,7 @@ func newConn(b *Bridge, ws *websocket.Conn, sr syncQuery, h http.Header) *wsConn
 	base := service.WithRequestInfo(context.Background(), service.RequestInfo{Transport: "ws", Headers: h.Clone()})
 	base = b.tr.headerContext(base, h)
 	ctx, cancel := context.WithCancel(base)
-	return &wsConn{
+	c := &wsConn{
 		b:            b,
 		ws:           ws,
 		sr:           sr,
@@ -78,10 +77,11 @@ func newConn(b *Bridge, ws *websocket.Conn, sr syncQuery, h http.Header) *wsConn
 		requests:     make(map[string]*request),
 		progress:     make(chan struct{}),
 		requestEnded: make(chan struct{}),
-		writerDone:   make(chan struct{}),
 		closing:      make(chan struct{}),
 		closed:       make(chan struct{}),
 	}
+	c.out.write = c.writeLoop
+	return c
 }
 
 // Held returns the bytes queued for the socket or being written to it (budget.Member).
@@ -114,14 +114,12 @@ func (c *wsConn) serve() {
 	}
 	c.b.opts.OutgoingBudget.Join(c)
 	defer c.b.opts.OutgoingBudget.Leave(c)
-	go c.writeLoop()
-
 	c.readLoop()
 
 	c.abort()
 	<-c.closed
 	c.requestsDone.Wait()
-	<-c.writerDone
+	c.out.stop()
 	c.out.drop() // nothing is queued any more; give back what was left
 	if c.idle != nil {
 		c.idle.Stop()
@@ -238,23 +236,16 @@ func (c *wsConn) logReadEnd(err error) {
 	c.log.Debug("livestore websocket: read failed", "err", err)
 }
 
-// writeLoop writes queued frames, one at a time, until the socket starts closing.
+// writeLoop writes queued frames, one at a time, until none is left or the socket starts
+// closing. It runs as the outQueue's writer.
 func (c *wsConn) writeLoop() {
-	defer close(c.writerDone)
 	for {
-		select {
-		case <-c.closing:
+		if c.isClosing() {
 			return
-		default:
 		}
-		frame, ok := c.out.pop()
+		frame, ok := c.out.next()
 		if !ok {
-			select {
-			case <-c.closing:
-				return
-			case <-c.out.ready:
-			}
-			continue
+			return
 		}
 		if frame.isMarker() { // the drain's marker: every frame queued before it is written
 			c.closeWith(c.drainClose)

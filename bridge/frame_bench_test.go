@@ -15,6 +15,7 @@ func BenchmarkClientFrame(b *testing.B) {
 			c := newConn(New(nil, Options{}), nil, syncQuery{StoreID: "s"}, nil)
 			r := &request{id: "12", acks: make(chan struct{}, 1)}
 			c.requests[r.id] = r
+			c.out.stopped = true // no writer: the benchmark takes the frames itself
 			data := []byte(tc.frame)
 			b.ReportAllocs()
 			for b.Loop() {
@@ -23,7 +24,7 @@ func BenchmarkClientFrame(b *testing.B) {
 				case <-r.acks:
 				default:
 				}
-				if f, ok := c.out.pop(); ok {
+				if f, ok := c.out.next(); ok {
 					c.out.written(f)
 				}
 			}

@@ -38,14 +38,20 @@ func (f outFrame) appendTo(dst []byte) []byte {
 // empty queue keeps room for at most keptQueueFrames frames: a larger slice of frames is
 // dropped when it empties, so an idle socket does not keep a buffer sized for its busiest moment.
 type outQueue struct {
+	// write is the writer: it takes frames with next until next reports false, or until the
+	// socket closes.
+	write     func()
 	maxFrames int
 	bytes     *budget.Account // queued and being written
 
 	mu     sync.Mutex
 	frames []outFrame // oldest first
+	// writing is set while a writer goroutine runs: one is started when a frame is queued and
+	// none runs, and it ends once it finds the queue empty, so that an idle socket has none.
+	// stopped is set once no writer may start any more (stop).
+	writing, stopped bool
+	writers          sync.WaitGroup
 
-	// ready receives a signal whenever a frame is queued (the writer waits on it).
-	ready chan struct{}
 	// space receives a signal whenever the writer has written a frame (readers waiting for room
 	// wait on it).
 	space chan struct{}
@@ -68,13 +74,13 @@ func newOutQueue(maxFrames, maxBytes int, b *budget.Budget) *outQueue {
 	return &outQueue{
 		maxFrames: maxFrames,
 		bytes:     budget.NewAccount(b, int64(maxBytes)),
-		ready:     make(chan struct{}, 1),
 		space:     make(chan struct{}, 1),
 	}
 }
 
 // push queues frame for the member self (the socket, which the budget may evict). A single frame
-// larger than the socket's byte bound is accepted when nothing else is queued.
+// larger than the socket's byte bound is accepted when nothing else is queued. When no writer
+// runs, push starts q.write in a goroutine of its own (the writer).
 func (q *outQueue) push(self budget.Member, frame outFrame) pushResult {
 	n := int64(frame.size())
 	switch q.bytes.Take(self, n) {
@@ -90,17 +96,26 @@ func (q *outQueue) push(self budget.Member, frame outFrame) pushResult {
 		return queueFull
 	}
 	q.frames = append(q.frames, frame)
+	if !q.writing && !q.stopped {
+		q.writing = true
+		q.writers.Add(1)
+		go func() {
+			defer q.writers.Done()
+			q.write()
+		}()
+	}
 	q.mu.Unlock()
-	signal(q.ready)
 	return pushed
 }
 
-// pop takes the oldest queued frame, reporting false when there is none. The frame's bytes stay
-// counted until written is called for it.
-func (q *outQueue) pop() (outFrame, bool) {
+// next takes the oldest queued frame for the writer, reporting false when there is none: the
+// writer then ends, and the next push starts another. The frame's bytes stay counted until
+// written is called for it.
+func (q *outQueue) next() (outFrame, bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if len(q.frames) == 0 {
+		q.writing = false
 		return outFrame{}, false
 	}
 	f := q.frames[0]
@@ -117,6 +132,15 @@ func (q *outQueue) pop() (outFrame, bool) {
 	return f, true
 }
 
+// stop makes sure no writer starts any more and waits for the one running, if any, to end. The
+// socket must be closing, so that the writer ends without waiting for the client.
+func (q *outQueue) stop() {
+	q.mu.Lock()
+	q.stopped = true
+	q.mu.Unlock()
+	q.writers.Wait()
+}
+
 // len returns the number of queued frames.
 func (q *outQueue) len() int {
 	q.mu.Lock()
@@ -124,7 +148,7 @@ func (q *outQueue) len() int {
 	return len(q.frames)
 }
 
-// written accounts for a frame taken by pop that has been written (or given up on).
+// written accounts for a frame taken by next that has been written (or given up on).
 func (q *outQueue) written(frame outFrame) {
 	q.release(int64(frame.size()))
 	signal(q.space)
