@@ -10,7 +10,9 @@ import (
 
 // The WebSocket upgrade of a sync request with transport=ws (PROTOCOL §5.1).
 
-// serveWebSocket upgrades a sync request and serves the socket until it closes.
+// serveWebSocket upgrades a sync request and serves the socket, until it closes, in a goroutine
+// of its own: the handler's goroutine returns once the socket is open, so that an open socket
+// does not keep the stack that net/http's handler goroutine grew serving the upgrade.
 func (b *Bridge) serveWebSocket(w http.ResponseWriter, r *http.Request, sr syncQuery) {
 	if !headerHasToken(r.Header, "Upgrade", "websocket") {
 		b.setCORS(w, r)
@@ -25,12 +27,21 @@ func (b *Bridge) serveWebSocket(w http.ResponseWriter, r *http.Request, sr syncQ
 	}
 	b.running.Add(1)
 	b.mu.Unlock()
-	defer b.running.Done()
+	served := false
+	defer func() {
+		if !served {
+			b.running.Done()
+		}
+	}()
 	if !b.wsLimit.acquire() {
 		b.refuseOverLimit(w, r, sr, b.wsLimit, "MaxWebSockets")
 		return
 	}
-	defer b.wsLimit.release()
+	defer func() {
+		if !served {
+			b.wsLimit.release()
+		}
+	}()
 
 	patterns := append(slices.Clone(b.opts.OriginPatterns), b.opts.CORSOrigins...)
 	hw := &hijackRecorder{ResponseWriter: w}
@@ -51,10 +62,15 @@ func (b *Bridge) serveWebSocket(w http.ResponseWriter, r *http.Request, sr syncQ
 	if stopping { // Shutdown began during the upgrade
 		c.beginDrain(closeShutdown)
 	}
-	c.serve()
-	b.mu.Lock()
-	delete(b.conns, c)
-	b.mu.Unlock()
+	served = true
+	go func() {
+		defer b.running.Done()
+		defer b.wsLimit.release()
+		c.serve()
+		b.mu.Lock()
+		delete(b.conns, c)
+		b.mu.Unlock()
+	}()
 }
 
 // headerHasToken reports whether a comma-separated header contains token, ignoring case
