@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"google.golang.org/protobuf/proto"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -206,6 +207,7 @@ func FuzzDecodeClientMessage(f *testing.F) {
 				t.Fatalf("decodeFastFrame: Ack of %q, decodeClientMessage: %+v, %v", id, m, d)
 			}
 		}
+		checkFastBatch(t, m)
 		if (d != nil) != !json.Valid(frame) {
 			t.Fatalf("decodeClientMessage defect %v for a frame that is JSON: %v", d, json.Valid(frame))
 		}
@@ -406,4 +408,32 @@ func FuzzServeHTTP(f *testing.F) {
 			}
 		}
 	})
+}
+
+// checkFastBatch checks that decodeBatchFast, when it takes the batch of a Push request m,
+// decodes it as the general decoder does.
+func checkFastBatch(t *testing.T, m clientMessage) {
+	t.Helper()
+	var payload struct {
+		Batch json.RawMessage `json:"batch"`
+	}
+	if m.Tag != tagRequest || json.Unmarshal(m.Payload, &payload) != nil || len(payload.Batch) == 0 {
+		return
+	}
+	fast, ok := decodeBatchFast(payload.Batch)
+	if !ok {
+		return
+	}
+	general, perr := decodeBatchGeneral(payload.Batch)
+	if perr != nil {
+		t.Fatalf("decodeBatchFast took a batch the general decoder refuses (%v): %s", perr, payload.Batch)
+	}
+	if len(fast) != len(general) {
+		t.Fatalf("decodeBatchFast: %d events, general: %d", len(fast), len(general))
+	}
+	for i := range fast {
+		if !proto.Equal(fast[i], general[i]) {
+			t.Fatalf("event %d: decodeBatchFast %v, general %v", i, fast[i], general[i])
+		}
+	}
 }
