@@ -374,6 +374,9 @@ func (s *Service) append(st *store, batch []*syncv1.Event) error {
 
 // outcome classifies the result of a push for the metrics.
 func outcome(err error) string {
+	if err == nil { // before the targets of errors.As below, which escape to the heap
+		return OutcomeOK
+	}
 	var (
 		ahead    *ServerAheadError
 		mismatch *BackendIDMismatchError
@@ -382,8 +385,6 @@ func outcome(err error) string {
 		rejected *RejectedError
 	)
 	switch {
-	case err == nil:
-		return OutcomeOK
 	case errors.As(err, &rejected):
 		return OutcomeRejected
 	case errors.As(err, &ahead):
