@@ -65,8 +65,12 @@ func BenchmarkPageJSON(b *testing.B) {
 		recs[i] = storage.Record{Name: "todoCreated-v1", Args: `{"id":"todo-1","text":"Todo number 1","completed":false}`,
 			SeqNum: uint64(i + 1), ParentSeqNum: uint64(i), ClientID: "client-a", SessionID: "session-a", CreatedAt: 1_700_000_000_000}
 	}
+	size := 0
+	for i := range recs {
+		size += recordSize(&recs[i]) + 1
+	}
 	b.ReportAllocs()
 	for b.Loop() {
-		newPage("backend", recs, 0, 20_000).JSON()
+		newPage("backend", recs, 0, size).JSON()
 	}
 }
