@@ -206,8 +206,8 @@ func (h *hijackRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 
 // The buffers of a hijacked connection (hijackRecorder).
 const (
-	socketReadBuffer  = 1 << 10
-	socketWriteBuffer = 1 << 10
+	socketReadBuffer  = 512
+	socketWriteBuffer = 512
 )
 
 // prefixedConn is a net.Conn whose reads return prefix before what the connection reads.

@@ -45,7 +45,21 @@ func (c *wsConn) handleFrame(data []byte) {
 		c.ackBytes(id)
 		return
 	}
-	m, d := decodeClientMessage(bytes.Clone(data))
+	// Anything else is decoded, and its request started, on a goroutine of its own, so that the
+	// read loop's stack does not grow to what decoding takes and keep that size while the socket
+	// is idle. The read loop waits for it: frames are handled in order.
+	done := make(chan struct{})
+	data = bytes.Clone(data)
+	go func() {
+		defer close(done)
+		c.handleRequestFrame(data)
+	}()
+	<-done
+}
+
+// handleRequestFrame handles a frame that is not one of the fast forms (decodeFastFrame).
+func (c *wsConn) handleRequestFrame(data []byte) {
+	m, d := decodeClientMessage(data)
 	if d != nil {
 		c.send(appendDefectMessage(nil, *d))
 		return

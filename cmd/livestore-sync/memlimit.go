@@ -13,7 +13,7 @@ const (
 	// caches and memtables, buffers, and room for the garbage of normal work.
 	memoryBaseline = 128 << 20
 	// memoryPerGoroutine is what the state behind one goroutine may take: each connection has a
-	// few (an idle WebSocket with a live pull has two and takes about 26 KB in all).
+	// few (an idle WebSocket with a live pull has two and takes about 20 KB in all).
 	memoryPerGoroutine = 24 << 10
 	// memoryLimitInterval is how often the soft memory limit follows the number of goroutines.
 	memoryLimitInterval = time.Second
