@@ -106,7 +106,7 @@ check-generated: generate
 	@if [ -n "$$(git status --porcelain -- gen)" ]; then \
 	  echo "gen/ is stale: run 'make generate' and commit the result"; git status --short -- gen; exit 1; fi
 
-## bench: the Go benchmarks of the hot paths (PostgreSQL's with LIVESTORE_SYNC_TEST_POSTGRES), written to $(BENCH_OUT) and compared with benchstat to $(BENCH_BASE) when it exists (BENCH, BENCHCOUNT, BENCHTIME narrow them)
+## bench: the Go benchmarks of the hot paths (PostgreSQL's with LIVESTORE_SYNC_TEST_POSTGRES), written to bench/new.txt and compared with benchstat to bench/baseline.txt when it exists (BENCH, BENCHCOUNT, BENCHTIME narrow them)
 bench:
 	@mkdir -p $(dir $(BENCH_OUT))
 	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -count $(BENCHCOUNT) -benchtime $(BENCHTIME) \
@@ -114,7 +114,7 @@ bench:
 	@if [ -f $(BENCH_BASE) ]; then $(BENCHSTAT) $(BENCH_BASE) $(BENCH_OUT); \
 	  else echo "no baseline yet: 'make bench-baseline' saves this run as $(BENCH_BASE)"; fi
 
-## bench-baseline: keep the last `make bench` run ($(BENCH_OUT)) as the baseline later runs are compared with
+## bench-baseline: keep the last `make bench` run as the baseline later runs are compared with
 bench-baseline:
 	cp $(BENCH_OUT) $(BENCH_BASE)
 
