@@ -57,13 +57,17 @@ type wsConn struct {
 	// time (the library's close handshake may take seconds); nil in tests that build a wsConn
 	// without one.
 	raw net.Conn
+
+	// v03 is set on a socket that speaks LiveStore 0.3's protocol (ws03.go): it handles the
+	// socket's frames instead of the Effect RPC handler.
+	v03 *conn03
 }
 
 // newConn returns the connection of a socket whose upgrade request had the headers h; every
 // request on the socket carries them to the service (for its hooks), and the trace they name
 // (if any) is the parent of requests that name none themselves.
 func newConn(b *Bridge, ws *websocket.Conn, sr syncQuery, h http.Header) *wsConn {
-	base := service.WithRequestInfo(context.Background(), service.RequestInfo{Transport: "ws", Headers: h.Clone()})
+	base := service.WithRequestInfo(context.Background(), service.RequestInfo{Transport: sr.transportName(), Headers: h.Clone()})
 	base = b.tr.headerContext(base, h)
 	ctx, cancel := context.WithCancel(base)
 	c := &wsConn{
@@ -98,10 +102,10 @@ func (c *wsConn) Evict() {
 // ended: requests, the writer and the close handshake.
 func (c *wsConn) serve() {
 	start := time.Now()
-	c.b.opts.Metrics.ConnectionOpened("ws")
+	c.b.opts.Metrics.ConnectionOpened(c.sr.transportName())
 	c.log.Info("livestore websocket: open")
 	defer func() {
-		c.b.opts.Metrics.ConnectionClosed("ws")
+		c.b.opts.Metrics.ConnectionClosed(c.sr.transportName())
 		c.log.Info("livestore websocket: closed", "duration", time.Since(start).Round(time.Millisecond))
 	}()
 	// Frames larger than the limit are detected by readLoop itself (to close with a clear
@@ -114,6 +118,9 @@ func (c *wsConn) serve() {
 	}
 	c.b.opts.OutgoingBudget.Join(c)
 	defer c.b.opts.OutgoingBudget.Leave(c)
+	if c.v03 != nil {
+		c.v03.start()
+	}
 	c.readLoop()
 
 	c.abort()
@@ -164,7 +171,11 @@ func (c *wsConn) readLoop() {
 			return
 		default:
 		}
-		c.handleFrame(data)
+		if c.v03 != nil {
+			c.v03.handleFrame(data) // keeps nothing of data, which is reused
+		} else {
+			c.handleFrame(data)
+		}
 		if cap(data) <= maxPooledReadBuffer {
 			*buf = data[:0]
 			readBuffers.Put(buf)

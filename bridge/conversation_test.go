@@ -32,6 +32,10 @@ import (
 var generateConversations = flag.Bool("generate-conversations", false,
 	"write testdata/conversations/<name> from the captured transcripts (overwrites hand edits)")
 
+// convAdminSecret is the admin secret of the conversations' server (LiveStore 0.3's admin
+// messages).
+const convAdminSecret = "reference03-admin-secret"
+
 // convTimeout bounds every wait of a conversation: expect fails (never passes) when it runs out.
 const convTimeout = 10 * time.Second
 
@@ -43,9 +47,10 @@ const convTimeout = 10 * time.Second
 //
 // The script language (arguments in brackets are optional; sock defaults to "a"):
 //
-//	dial [sock=a] [store=<id>] [payload=<json>]
+//	dial [sock=a] [store=<id>] [payload=<json>] [v03]
 //	    opens a WebSocket to /?storeId=<id>&transport=ws[&payload=<json>] (store defaults to
-//	    store-<script name>). No output.
+//	    store-<script name>); with v03, LiveStore 0.3's /websocket?storeId=<id>[&payload=<json>].
+//	    No output.
 //	send [sock=a]
 //	<frame>...
 //	    sends each input line as one text frame, in order. No output.
@@ -200,7 +205,7 @@ func newConversation(t *testing.T, name string) *conversation {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := New(svc, Options{Logger: slog.New(slog.DiscardHandler)})
+	b := New(svc, Options{Logger: slog.New(slog.DiscardHandler), AdminSecret: convAdminSecret})
 	srv := httptest.NewServer(b)
 	c := &conversation{
 		t: t, name: name, srv: srv, norm: newConvNormaliser(), sockets: map[string]*convSocket{},
@@ -315,6 +320,9 @@ func (c *conversation) dial(t *testing.T, d *datadriven.TestData) {
 		d.Fatalf(t, "socket %q already dialled", name)
 	}
 	target := "ws" + strings.TrimPrefix(c.srv.URL, "http") + "/?storeId=" + url.QueryEscape(c.storeArg(t, d)) + "&transport=ws"
+	if d.HasArg("v03") { // LiveStore 0.3's URL (ws03_conversation_test.go)
+		target = "ws" + strings.TrimPrefix(c.srv.URL, "http") + "/websocket?storeId=" + url.QueryEscape(c.storeArg(t, d))
+	}
 	if d.HasArg("payload") {
 		var payload string
 		d.ScanArgs(t, "payload", &payload)

@@ -19,6 +19,7 @@ type Bridge struct {
 
 	wsLimit   *connLimit // Options.MaxWebSockets
 	httpLimit *connLimit // Options.MaxHTTPRequests
+	pushes03  *recentPushes03
 
 	mu          sync.Mutex
 	conns       map[*wsConn]struct{}
@@ -36,6 +37,7 @@ func New(svc SyncService, opts Options) *Bridge {
 		tr:        newTracing(opts.TracerProvider, opts.Propagator),
 		wsLimit:   newConnLimit(opts.MaxWebSockets),
 		httpLimit: newConnLimit(opts.MaxHTTPRequests),
+		pushes03:  newRecentPushes03(),
 		conns:     make(map[*wsConn]struct{}),
 	}
 }
@@ -52,6 +54,8 @@ const (
 //
 //   - OPTIONS: 204 with CORS headers (unless Options.DisableCORS);
 //   - sync request with transport=ws: WebSocket upgrade, or 426 without "Upgrade: websocket";
+//   - LiveStore 0.3's sync request (a path ending in /websocket, storeId, no transport): the
+//     same, for the 0.3 protocol (ws03.go);
 //   - sync request with transport=http, any method and path: the HTTP transport (http.go);
 //   - GET /: 200 with the reference's info text;
 //   - anything else: 400 "Invalid path".
@@ -62,6 +66,9 @@ func (b *Bridge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	sr, ok := matchSyncRequest(r.URL.RawQuery)
+	if !ok {
+		sr, ok = matchSyncRequest03(r.URL.Path, r.URL.RawQuery) // LiveStore 0.3 (ws03.go)
+	}
 	if ok && !b.originAccepted(w, r, sr) {
 		return
 	}
@@ -69,13 +76,14 @@ func (b *Bridge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	switch {
-	case ok && sr.Transport == transportWS && b.opts.DisableWebSocket:
+	case ok && sr.Transport == transportWS && b.opts.DisableWebSocket,
+		ok && sr.Transport == transportWS03 && b.opts.DisableWebSocket03:
 		b.setCORS(w, r)
-		writeText(w, http.StatusBadRequest, "text/plain", "the ws transport is disabled on this server")
+		writeText(w, http.StatusBadRequest, "text/plain", "the "+string(sr.Transport)+" transport is disabled on this server")
 	case ok && sr.Transport == transportHTTP && b.opts.DisableHTTP:
 		b.writeHTTPMessages(w, r, http.StatusBadRequest,
 			[][]byte{appendDefectMessage(nil, defect{Message: "the http transport is disabled on this server"})})
-	case ok && sr.Transport == transportWS:
+	case ok && (sr.Transport == transportWS || sr.Transport == transportWS03):
 		b.serveWebSocket(w, r, sr)
 	case ok && sr.Transport == transportHTTP:
 		b.serveHTTPTransport(w, r, sr)

@@ -118,6 +118,13 @@ type Options struct {
 	// DisableWebSocket turns the WebSocket transport off: sync requests with transport=ws are
 	// answered 400 with a message saying so.
 	DisableWebSocket bool
+	// DisableWebSocket03 turns LiveStore 0.3's WebSocket protocol off (ws03.go): its requests
+	// (a path ending in /websocket with storeId and no transport) are answered 400 with a message
+	// saying so.
+	DisableWebSocket03 bool
+	// AdminSecret is the secret LiveStore 0.3's admin messages (WSMessage.AdminInfoReq,
+	// AdminResetRoomReq) must carry. Empty refuses them all.
+	AdminSecret string
 	// DisableHTTP turns the HTTP transport off: sync requests with transport=http are answered
 	// 400 with a Defect (which LiveStore's HTTP client reports) saying so.
 	DisableHTTP bool

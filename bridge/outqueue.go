@@ -55,6 +55,10 @@ type outQueue struct {
 	// space receives a signal whenever the writer has written a frame (readers waiting for room
 	// wait on it).
 	space chan struct{}
+	// wake, when a goroutine waits for room (nextWrite), is closed, and dropped, once the writer
+	// has written a frame: unlike space, it wakes every goroutine waiting (LiveStore 0.3's pull
+	// pages and broadcasts, ws03.go). nil while nobody waits. Under mu.
+	wake chan struct{}
 }
 
 // keptQueueFrames is the most frames an empty queue keeps room for, so that a socket that gets a
@@ -152,6 +156,23 @@ func (q *outQueue) len() int {
 func (q *outQueue) written(frame outFrame) {
 	q.release(int64(frame.size()))
 	signal(q.space)
+	q.mu.Lock()
+	if q.wake != nil {
+		close(q.wake)
+		q.wake = nil
+	}
+	q.mu.Unlock()
+}
+
+// nextWrite returns a channel that is closed once the writer has written another frame. Take it
+// before checking the queue's state, so that no frame written in between is missed.
+func (q *outQueue) nextWrite() <-chan struct{} {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.wake == nil {
+		q.wake = make(chan struct{})
+	}
+	return q.wake
 }
 
 func (q *outQueue) release(n int64) { q.bytes.Give(n) }

@@ -72,17 +72,21 @@ func isJSON(s string) bool { return utf8.ValidString(s) && json.Valid([]byte(s))
 type SyncRequest struct {
 	// StoreID is the store the request is for (it may be empty).
 	StoreID string
-	// Transport is "ws" or "http".
+	// Transport is "ws" or "http", or "ws03" for LiveStore 0.3's WebSocket protocol.
 	Transport string
 	// Payload is the client's payload as JSON text, nil when absent.
 	Payload json.RawMessage
 }
 
 // MatchSyncRequest reports whether r is a LiveStore sync request (its query has storeId once and
-// transport=ws or transport=http, whatever its path), and what it asks for. Use it to send only
+// transport=ws or transport=http, whatever its path; or, for LiveStore 0.3, its path ends in
+// /websocket and its query has storeId once and no transport), and what it asks for. Use it to send only
 // sync traffic to a Bridge and serve other pages from the same port.
 func MatchSyncRequest(r *http.Request) (SyncRequest, bool) {
 	sr, ok := matchSyncRequest(r.URL.RawQuery)
+	if !ok {
+		sr, ok = matchSyncRequest03(r.URL.Path, r.URL.RawQuery)
+	}
 	if !ok {
 		return SyncRequest{}, false
 	}

@@ -43,6 +43,10 @@ func (b *Bridge) serveWebSocket(w http.ResponseWriter, r *http.Request, sr syncQ
 		}
 	}()
 
+	var from03 liveStart03
+	if sr.Transport == transportWS03 {
+		from03 = b.liveStart03(r.Context(), sr.StoreID)
+	}
 	patterns := append(slices.Clone(b.opts.OriginPatterns), b.opts.CORSOrigins...)
 	hw := &hijackRecorder{ResponseWriter: w}
 	ws, err := websocket.Accept(hw, r, &websocket.AcceptOptions{
@@ -54,6 +58,9 @@ func (b *Bridge) serveWebSocket(w http.ResponseWriter, r *http.Request, sr syncQ
 		return // Accept has answered the request.
 	}
 	c := newConn(b, ws, sr, r.Header)
+	if sr.Transport == transportWS03 {
+		c.v03 = newConn03(c, from03)
+	}
 	c.raw = hw.conn
 	b.mu.Lock()
 	b.conns[c] = struct{}{}
