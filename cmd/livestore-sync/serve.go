@@ -109,6 +109,7 @@ func serve(args []string, stderr io.Writer) error {
 		bridge: bridge.New(svc, bridge.Options{
 			Logger: log, Metrics: metrics, CORSOrigins: cfg.corsOrigins,
 			DisableWebSocket: !cfg.enabled("ws"), DisableHTTP: !cfg.enabled("http"),
+			DisableWebSocket03: !cfg.enabled("ws03"), AdminSecret: cfg.adminSecret,
 			TracerProvider: tr.provider, Propagator: tr.propagator,
 			MaxWebSockets: cfg.maxSockets, MaxHTTPRequests: cfg.maxHTTP,
 		}),

@@ -63,7 +63,7 @@ func (l *listFlag) Set(v string) error {
 }
 
 // transportNames are the values --transports takes.
-var transportNames = []string{"ws", "http", "grpc"}
+var transportNames = []string{"ws", "ws03", "http", "grpc"}
 
 // enabled reports whether a transport is on.
 func (c serveConfig) enabled(transport string) bool { return slices.Contains(c.transports, transport) }
@@ -125,9 +125,9 @@ func parseServeFlags(args []string, stderr io.Writer) (serveConfig, error) {
 			"otherwise receives every header (and to the push and pull hooks of an embedding program)\n"+
 			"(env LIVESTORE_SYNC_FORWARD_HEADERS)")
 	fs.Var(&cfg.transports, "transports",
-		"the `transports` to serve, comma-separated: ws (LiveStore WebSocket), http (LiveStore HTTP),\n"+
-			"grpc (Connect, gRPC and gRPC-Web); a disabled one answers with an error saying so\n"+
-			"(env LIVESTORE_SYNC_TRANSPORTS; default ws,http,grpc)")
+		"the `transports` to serve, comma-separated: ws (LiveStore WebSocket), ws03 (LiveStore 0.3's\n"+
+			"WebSocket, makeCfSync), http (LiveStore HTTP), grpc (Connect, gRPC and gRPC-Web); a disabled\n"+
+			"one answers with an error saying so (env LIVESTORE_SYNC_TRANSPORTS; default ws,ws03,http,grpc)")
 	fs.Var(&cfg.corsOrigins, "cors-origins",
 		"`origins` (scheme://host[:port], comma-separated, e.g. https://app.example.com) whose browsers may\n"+
 			"use the sync protocols, or * for any origin (the default). Any origin is refused with an\n"+
