@@ -80,12 +80,17 @@ fuzz:
 	$(FUZZ) -fuzz '^FuzzScanChunk$$' ./internal/loadgen/
 	$(FUZZ) -fuzz '^FuzzParsePayload$$' ./service/storage/pgstore/
 
-## test-e2e: the Node compatibility tests with LiveStore's published clients (e2e/)
-test-e2e: build e2e/node_modules/.installed
+## test-e2e: the Node compatibility tests with LiveStore's published clients (e2e/: 0.4.0; e2e/v0.3/: 0.3.1, and both on one store)
+test-e2e: build e2e/node_modules/.installed e2e/v0.3/node_modules/.installed
 	cd e2e && LIVESTORE_SYNC_BIN=$(CURDIR)/$(BIN) npm test
+	cd e2e/v0.3 && LIVESTORE_SYNC_BIN=$(CURDIR)/$(BIN) npm test
 
 e2e/node_modules/.installed: e2e/package.json e2e/package-lock.json
 	cd e2e && npm ci --no-audit --no-fund
+	touch $@
+
+e2e/v0.3/node_modules/.installed: e2e/v0.3/package.json e2e/v0.3/package-lock.json
+	cd e2e/v0.3 && npm ci --no-audit --no-fund
 	touch $@
 
 ## lint: buf lint and format, go mod tidy, go vet, staticcheck, gofmt

@@ -6,13 +6,20 @@ import WS from 'ws'
 // Node 20 has no global WebSocket; 0.3.1's client uses the global one. The subclass records the
 // sockets the clients open, so tests can drop them (the client reconnects by itself).
 const sockets = new Set()
+const openWaiters = new Set()
 class TrackedWebSocket extends WS {
   constructor(...args) {
     super(...args)
     sockets.add(this)
     this.once('close', () => sockets.delete(this))
+    this.once('open', () => {
+      for (const w of openWaiters) w(this)
+      openWaiters.clear()
+    })
   }
 }
+/** Resolves with the next socket a 0.3.1 client opens, once it is open. */
+export const nextOpenSocket03 = () => new Promise((resolve) => openWaiters.add(resolve))
 globalThis.WebSocket = TrackedWebSocket
 /** WebSockets opened by the 0.3.1 clients and not closed yet. */
 export const liveSockets03 = () => [...sockets]
