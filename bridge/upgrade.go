@@ -45,7 +45,12 @@ func (b *Bridge) serveWebSocket(w http.ResponseWriter, r *http.Request, sr syncQ
 
 	var from03 liveStart03
 	if sr.Transport == transportWS03 {
-		from03 = b.liveStart03(r.Context(), sr.StoreID)
+		var err error
+		if from03, err = b.liveStart03(r.Context(), sr.StoreID); err != nil {
+			b.setCORS(w, r)
+			writeText(w, http.StatusBadRequest, "text/plain", err.Error())
+			return
+		}
 	}
 	patterns := append(slices.Clone(b.opts.OriginPatterns), b.opts.CORSOrigins...)
 	hw := &hijackRecorder{ResponseWriter: w}

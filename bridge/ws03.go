@@ -106,19 +106,25 @@ func (v *conn03) start() {
 // head (nil for a store that does not exist yet: from the beginning), or skipBacklog when the
 // service cannot tell it. It is called before the upgrade is answered, so that every push made
 // once the client sees its socket open, its own first of all, is broadcast to it.
-func (b *Bridge) liveStart03(ctx context.Context, storeID string) liveStart03 {
+//
+// A store id the service refuses (*service.InvalidRequestError) is returned as the error, for the
+// upgrade to be refused with 400.
+func (b *Bridge) liveStart03(ctx context.Context, storeID string) (liveStart03, error) {
 	si, ok := b.svc.(storeInfo)
 	if !ok {
-		return liveStart03{skipBacklog: true}
+		return liveStart03{skipBacklog: true}, nil
 	}
 	info, err := si.GetStore(ctx, storeID)
+	var invalid *service.InvalidRequestError
 	switch {
 	case err == nil:
-		return liveStart03{cursor: &syncv1.Cursor{EventSequenceNumber: info.Head}}
+		return liveStart03{cursor: &syncv1.Cursor{EventSequenceNumber: info.Head}}, nil
 	case errors.Is(err, service.ErrStoreNotFound):
-		return liveStart03{}
+		return liveStart03{}, nil
+	case errors.As(err, &invalid):
+		return liveStart03{}, err
 	}
-	return liveStart03{skipBacklog: true} // the pull reports the error
+	return liveStart03{skipBacklog: true}, nil // the live pull reports the error
 }
 
 // liveStart03 is where a socket's live pull starts.
@@ -437,7 +443,7 @@ func (v *conn03) follow(r *request, from liveStart03) {
 			v.pullMu.Lock()
 			v.sent = 0 // the store starts over
 			v.pullMu.Unlock()
-			from = c.b.liveStart03(r.ctx, c.sr.StoreID)
+			from, _ = c.b.liveStart03(r.ctx, c.sr.StoreID)
 			v.mu.Lock()
 			v.seen = from.cursor.GetEventSequenceNumber()
 			v.mu.Unlock()

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
 	syncv1 "github.com/livestore-sync/livestore-sync/gen/livestore/sync/v1"
 	"github.com/livestore-sync/livestore-sync/service"
@@ -366,11 +367,19 @@ func TestWS03Routing(t *testing.T) {
 		{"info", s, "/", 200, infoText},
 		{"not an upgrade", s, "/websocket?storeId=a", 426, upgradeExpected},
 		{"no storeId", s, "/websocket", 400, invalidPathText},
+		{"empty storeId", s, "/websocket?storeId=&upgrade", 400, "invalid request: store_id is empty"},
 		{"other path", s, "/websocketx?storeId=a", 400, invalidPathText},
 		{"disabled", off, "/websocket?storeId=a", 400, "the ws03 transport is disabled on this server"},
 		{"0.4 still served when 0.3 is off", off, "/websocket?storeId=a&transport=ws", 426, upgradeExpected},
 	} {
-		resp, err := http.Get(tc.srv.srv.URL + tc.target)
+		req, _ := http.NewRequest(http.MethodGet, tc.srv.srv.URL+strings.TrimSuffix(tc.target, "&upgrade"), nil)
+		if strings.HasSuffix(tc.target, "&upgrade") {
+			req.Header.Set("Connection", "Upgrade")
+			req.Header.Set("Upgrade", "websocket")
+			req.Header.Set("Sec-WebSocket-Version", "13")
+			req.Header.Set("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")
+		}
+		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -419,5 +428,36 @@ func TestWS03Drain(t *testing.T) {
 	go func() { _ = s.bridge.Shutdown(ctx) }()
 	if ce := c.closeError(10 * time.Second); ce.Code != websocket.StatusServiceRestart {
 		t.Fatalf("close %v, want 1012", ce)
+	}
+}
+
+// TestWS03Tracing: each 0.3 push and pull has a server span, child of the trace the upgrade's
+// headers name (0.3 frames carry no trace fields).
+func TestWS03Tracing(t *testing.T) {
+	t.Parallel()
+	rec := tracetest.NewSpanRecorder()
+	s := newServer03(t, tracedOptions(rec))
+	const traceID, spanID = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	ws, _, err := websocket.Dial(ctx, s.url("traced"), &websocket.DialOptions{HTTPHeader: http.Header{
+		"Traceparent": {"00-" + traceID + "-" + spanID + "-01"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.CloseNow()
+	c := &testClient{t: t, ws: ws, frames: make(chan string, 16), done: make(chan struct{})}
+	c.startReading()
+	c.send(pushReq03("r", 1, 1, "a"))
+	c.expect(`{"_tag":"WSMessage.PushAck","requestId":"r"}`)
+	c.next() // the echo
+	c.send(`{"_tag":"WSMessage.PullReq","requestId":"p"}`)
+	c.next()
+	for _, name := range []string{"SyncWs03.Push", "SyncWs03.Pull"} {
+		span := endedSpan(t, rec, name)
+		checkParent(t, span, traceID, spanID)
+		if v, ok := spanAttr(span, "livestore.transport"); !ok || v.AsString() != "ws03" {
+			t.Errorf("%s: livestore.transport %v", name, v)
+		}
 	}
 }
