@@ -461,3 +461,35 @@ func TestWS03Tracing(t *testing.T) {
 		}
 	}
 }
+
+func TestRecentPushes03(t *testing.T) {
+	t.Parallel()
+	r := newRecentPushes03()
+	e := func(seq uint64, client string) *syncv1.Event {
+		return &syncv1.Event{Name: "n", SeqNum: seq, ParentSeqNum: seq - 1, ClientId: client, SessionId: "s"}
+	}
+	r.remember("a", e(1, "c"), "id-1")
+	r.remember("a", e(1, "d"), "id-2")
+	r.remember("a", e(2, "c"), strings.Repeat("x", maxRememberedID03Bytes+1)) // too long: not kept
+	for _, tc := range []struct {
+		store string
+		ev    *syncv1.Event
+		want  string
+		ok    bool
+	}{
+		{"a", e(1, "c"), "id-1", true},
+		{"a", e(1, "d"), "id-2", true},
+		{"b", e(1, "c"), "", false},
+		{"a", e(2, "c"), "", false},
+	} {
+		if got, ok := r.lookup(tc.store, tc.ev); got != tc.want || ok != tc.ok {
+			t.Errorf("lookup(%s, e%d %s) = %q, %v", tc.store, tc.ev.SeqNum, tc.ev.ClientId, got, ok)
+		}
+	}
+	for i := range maxRecentPushes03 { // the oldest are forgotten
+		r.remember("a", e(uint64(i+10), "c"), "later")
+	}
+	if _, ok := r.lookup("a", e(1, "c")); ok || len(r.ids) != maxRecentPushes03 {
+		t.Errorf("after %d more: the first is still known, or %d kept", maxRecentPushes03, len(r.ids))
+	}
+}

@@ -1,6 +1,8 @@
 package bridge
 
 import (
+	"crypto/sha256"
+	"encoding/binary"
 	"strconv"
 	"sync"
 
@@ -8,13 +10,18 @@ import (
 )
 
 // maxRecentPushes03 bounds the request ids of LiveStore 0.3 pushes the bridge remembers, for the
-// broadcasts of those pushes to the store's other 0.3 sockets (about 150 bytes each).
+// broadcasts of those pushes to the store's other 0.3 sockets; each takes at most about 150 bytes
+// (a digest and an id of at most maxRememberedID03Bytes).
 const maxRecentPushes03 = 4096
 
-// recentPushes03 remembers the requestId of recent 0.3 pushes by their first event, so that the
-// broadcast of a push carries the pusher's requestId on every socket, as the original's does. A
-// push made over another transport, or one forgotten already, is broadcast with an id that the
-// server makes up (broadcastID03); the 0.3 client does not read the id of a broadcast.
+// maxRememberedID03Bytes bounds a remembered request id (0.3.1's client uses nanoids of 21
+// characters); a push with a longer one is broadcast with an id of the server's.
+const maxRememberedID03Bytes = 64
+
+// recentPushes03 remembers the requestId of recent 0.3 pushes by their store and first event, so
+// that the broadcast of a push carries the pusher's requestId on every socket, as the original's
+// does. A push made over another transport, or one forgotten already, is broadcast with an id that
+// the server makes up (broadcastID03); the 0.3.1 client does not read the id of a broadcast.
 type recentPushes03 struct {
 	mu    sync.Mutex
 	ids   map[pushKey03]string
@@ -22,18 +29,25 @@ type recentPushes03 struct {
 	next  int
 }
 
-// pushKey03 identifies a push by its store and first event.
-type pushKey03 struct {
-	store           string
-	seqNum          uint64
-	client, session string
-	name            string
-	parentSeqNum    uint64
-}
+// pushKey03 identifies a push by a digest of its store and first event (client-chosen strings of
+// any length are not kept).
+type pushKey03 [sha256.Size]byte
 
 func keyOf03(store string, e *syncv1.Event) pushKey03 {
-	return pushKey03{store: store, seqNum: e.GetSeqNum(), client: e.GetClientId(), session: e.GetSessionId(),
-		name: e.GetName(), parentSeqNum: e.GetParentSeqNum()}
+	h := sha256.New()
+	var n [16]byte
+	binary.BigEndian.PutUint64(n[:8], e.GetSeqNum())
+	binary.BigEndian.PutUint64(n[8:], e.GetParentSeqNum())
+	h.Write(n[:])
+	for _, s := range []string{store, e.GetClientId(), e.GetSessionId(), e.GetName()} {
+		var l [8]byte
+		binary.BigEndian.PutUint64(l[:], uint64(len(s)))
+		h.Write(l[:])
+		h.Write([]byte(s))
+	}
+	var k pushKey03
+	h.Sum(k[:0])
+	return k
 }
 
 func newRecentPushes03() *recentPushes03 {
@@ -42,6 +56,9 @@ func newRecentPushes03() *recentPushes03 {
 
 // remember records the requestId of a push whose first event is first.
 func (r *recentPushes03) remember(store string, first *syncv1.Event, requestID string) {
+	if len(requestID) > maxRememberedID03Bytes {
+		return
+	}
 	k := keyOf03(store, first)
 	r.mu.Lock()
 	defer r.mu.Unlock()
