@@ -15,6 +15,11 @@
 // only; the client polls) and answers with the JSON array of all its messages, gzipped when the
 // client allows it, within a body limit and a request timeout.
 //
+// LiveStore 0.3's WebSocket protocol (@livestore/sync-cf 0.3.1, makeCfSync: WSMessage frames at a
+// path ending in /websocket, without a transport parameter) runs on the same socket machinery
+// (ws03.go, ws03frame.go, ws03route.go): its pushes and pulls are the service's, and each socket
+// follows its store with one live pull for 0.3's broadcasts.
+//
 // The wire protocol is described in PROTOCOL.md in this directory (comments cite its sections,
 // "§5.3"); every deliberate difference from the reference server is documented there and where it
 // is implemented.

@@ -182,10 +182,15 @@ func adminResetRoomRes03(requestID string) []byte {
 	return appendTagged03(nil, "WSMessage.AdminResetRoomRes", requestID, nil)
 }
 
-// remaining03 is the remaining of a PullRes for a page of a pull: the events after it.
+// remaining03 is the remaining of a PullRes for a page of a pull: the events after it (the
+// service counts them exactly). A page followed by an unknown number of events says 1, so that
+// the client does not take it for the last (0 means caught up to 0.3.1's client).
 func remaining03(page *syncv1.PullResponse) uint64 {
-	if k, ok := page.GetPageInfo().GetKind().(*syncv1.PageInfo_MoreKnown_); ok {
+	switch k := page.GetPageInfo().GetKind().(type) {
+	case *syncv1.PageInfo_MoreKnown_:
 		return k.MoreKnown.GetRemaining()
+	case *syncv1.PageInfo_MoreUnknown_:
+		return 1
 	}
 	return 0
 }
