@@ -5,12 +5,15 @@ import assert from 'node:assert/strict'
 import { after, before, test } from 'node:test'
 
 import { closeAllClients, makeClient, makeEvents } from '../../lib/clients.mjs'
-import { startServer } from '../../lib/server.mjs'
+import { isReference, startServer } from '../../lib/server.mjs'
 import { closeAllClients03, event03, events03, isRange, makeClient03, uniqueStoreId03 } from '../lib/client03.mjs'
+
+// The original 0.3.1 server speaks no 0.4: nothing to run against it.
+const skip = isReference ? 'the original 0.3.1 server speaks no 0.4' : false
 
 let server
 before(async () => {
-  server = await startServer()
+  if (!skip) server = await startServer()
 })
 after(async () => {
   await closeAllClients()
@@ -18,7 +21,7 @@ after(async () => {
   await server?.stop()
 })
 
-test('0.3.1 and 0.4.0 (ws) clients on one store see each other’s events in order, exactly once', { timeout: 60_000 }, async () => {
+test('0.3.1 and 0.4.0 (ws) clients on one store see each other’s events in order, exactly once', { timeout: 60_000, skip }, async () => {
   const store = uniqueStoreId03('mixed')
   const old = await makeClient03(server.url, store, { clientId: 'v03' })
   const fOld = old.follow()
@@ -43,7 +46,7 @@ test('0.3.1 and 0.4.0 (ws) clients on one store see each other’s events in ord
   assert.equal(pages.flatMap((p) => p.batch).length, 7)
 })
 
-test('conflicts across versions: one push wins, both clients converge on the winner', { timeout: 60_000 }, async () => {
+test('conflicts across versions: one push wins, both clients converge on the winner', { timeout: 60_000, skip }, async () => {
   const store = uniqueStoreId03('mixed-race')
   const old = await makeClient03(server.url, store, { clientId: 'v03' })
   const fOld = old.follow()
@@ -64,7 +67,7 @@ test('conflicts across versions: one push wins, both clients converge on the win
   assert.deepEqual(live.events(), fOld.events())
 })
 
-test('a 0.4.0 HTTP client’s pushes reach 0.3.1 clients live', { timeout: 30_000 }, async () => {
+test('a 0.4.0 HTTP client’s pushes reach 0.3.1 clients live', { timeout: 30_000, skip }, async () => {
   const store = uniqueStoreId03('mixed-http')
   const old = await makeClient03(server.url, store, { clientId: 'v03' })
   const fOld = old.follow()

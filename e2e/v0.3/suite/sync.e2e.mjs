@@ -1,9 +1,11 @@
 // LiveStore 0.3.1's real client (makeCfSync) against livestore-sync: everything the original 0.3.1
-// server does for it, plus store isolation (which the original fails).
+// server does for it, plus store isolation and retries (which the original fails). Against the
+// original (the original 0.3.1 server started locally on PORT, then
+// E2E_EXTERNAL_URL=http://127.0.0.1:PORT E2E_TARGET=reference npm test) those two are skipped and the rest passes.
 import assert from 'node:assert/strict'
 import { after, before, test } from 'node:test'
 
-import { startServer } from '../../lib/server.mjs'
+import { skipOnReference, startServer } from '../../lib/server.mjs'
 import { closeAllClients03, event03, events03, isRange, makeClient03, uniqueStoreId03 } from '../lib/client03.mjs'
 
 let server
@@ -60,7 +62,7 @@ test('2500 events: pages of at most 100 with exact remaining, from the start and
   }
 })
 
-test('a push that does not continue the head is refused with the 0.3.1 text; retries of stored events are acknowledged', async () => {
+test('a push that does not continue the head is refused with the 0.3.1 text', async () => {
   const store = uniqueStoreId03('ahead')
   const a = await makeClient03(server.url, store)
   await a.push(events03(1, 2))
@@ -71,8 +73,14 @@ test('a push that does not continue the head is refused with the 0.3.1 text; ret
     assert.equal(r.error._tag, 'InvalidPushError')
     assert.deepEqual(r.error.reason, { _tag: 'Unexpected', message: `Invalid parent event number. Received e${parent} but expected e2` })
   }
+})
+
+test('an identical retry of stored events is acknowledged', { skip: skipOnReference('refuses it with "Received e0 but expected e2"') }, async () => {
+  const store = uniqueStoreId03('retry')
+  const a = await makeClient03(server.url, store)
+  await a.push(events03(1, 2))
   const retry = await a.pushResult(events03(1, 2))
-  assert.equal(retry.ok, true, 'identical retry acknowledged (the original refuses it)')
+  assert.equal(retry.ok, true)
 })
 
 test('races: of two pushes at the same parent exactly one wins, every round; all clients converge', { timeout: 60_000 }, async () => {
@@ -155,7 +163,7 @@ test('unicode and nested JSON come back exactly as pushed', async () => {
   assert.deepEqual(f.events(), evs)
 })
 
-test('store ids are kept apart (x.y, x_y, X.Y and x y/ü; the original merges the first three)', async () => {
+test('store ids are kept apart (x.y, x_y, X.Y and x y/ü)', { skip: skipOnReference('x.y, x_y and X.Y share one table') }, async () => {
   const base = uniqueStoreId03('iso')
   const stores = [`${base}-x.y`, `${base}-x_y`, `${base}-X.Y`, `${base}-x y/ü`]
   for (const [i, store] of stores.entries()) {
