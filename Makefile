@@ -66,6 +66,7 @@ fuzz:
 	$(FUZZ) -fuzz '^FuzzMatchSyncRequest$$' ./bridge/
 	$(FUZZ) -fuzz '^FuzzServeHTTP$$' ./bridge/
 	$(FUZZ) -fuzz '^FuzzDecodeMessage03$$' ./bridge/
+	$(FUZZ) -fuzz '^FuzzMatchSyncRequest03$$' ./bridge/
 	$(FUZZ) -fuzz '^FuzzAppendString$$' ./service/eventjson/
 	$(FUZZ) -fuzz '^FuzzPulledEvent$$' ./service/eventjson/
 	$(FUZZ) -fuzz '^FuzzPullResponse$$' ./service/eventjson/

@@ -2,9 +2,11 @@ package bridge
 
 import (
 	"encoding/json"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"testing"
 	"unicode/utf8"
 )
@@ -104,4 +106,34 @@ func transcript03ClientFrames(tb testing.TB) [][]byte {
 		}
 	}
 	return out
+}
+
+// FuzzMatchSyncRequest03 fuzzes the recognition of LiveStore 0.3 sync URLs: it never panics, and a
+// match has exactly one storeId, no transport, a path ending in /websocket and a JSON payload.
+//
+//	go test -run '^$' -fuzz '^FuzzMatchSyncRequest03$' -fuzztime 30s ./bridge/
+func FuzzMatchSyncRequest03(f *testing.F) {
+	for _, s := range [][2]string{
+		{"/websocket", "storeId=a"},
+		{"/a/b/websocket", "storeId=x+y%2F%C3%BC&payload=%257B%2522authToken%2522%253A%2522x%2522%257D"},
+		{"/websocket", "storeId=a&payload=%7B%7D"},
+		{"/websocket", "storeId=a&transport=ws"},
+		{"/websocket", "storeId=a;storeId=b&payload=%25"},
+		{"/websocket", "payload=null&storeId=%FF"},
+	} {
+		f.Add(s[0], s[1])
+	}
+	f.Fuzz(func(t *testing.T, path, query string) {
+		sr, ok := matchSyncRequest03(path, query)
+		if !ok {
+			return
+		}
+		q, _ := url.ParseQuery(query)
+		if len(q["storeId"]) != 1 || q.Has("transport") || !strings.HasSuffix(path, "/websocket") || sr.Transport != transportWS03 {
+			t.Fatalf("matched %q ? %q: %+v", path, query, sr)
+		}
+		if sr.Payload != nil && !json.Valid(sr.Payload) {
+			t.Fatalf("payload is not JSON: %q", sr.Payload)
+		}
+	})
 }
