@@ -430,7 +430,8 @@ type storeAdmin interface {
 var closeLivePullFailed = closeRequest{websocket.StatusInternalError, "live updates failed"}
 
 // follow runs the socket's live pull until the socket closes, the service closes or the pull
-// falls behind; a reset or deleted store starts it again from the store's new head.
+// falls behind; a reset or deleted store starts it again from the beginning of the store's new
+// log (all of which is new to the socket).
 func (v *conn03) follow(r *request, from liveStart03) {
 	c := v.c
 	for {
@@ -441,12 +442,12 @@ func (v *conn03) follow(r *request, from liveStart03) {
 			return
 		case errors.As(err, &mismatch), errors.Is(err, service.ErrStoreDeleted):
 			v.pullMu.Lock()
-			v.sent = 0 // the store starts over
+			v.sent = 0 // the store starts over: every event of its new log is new to the socket
 			v.pullMu.Unlock()
-			from, _ = c.b.liveStart03(r.ctx, c.sr.StoreID)
 			v.mu.Lock()
-			v.seen = from.cursor.GetEventSequenceNumber()
+			v.seen = 0
 			v.mu.Unlock()
+			from = liveStart03{}
 			continue
 		case errors.Is(err, service.ErrClosed):
 			c.beginDrain(closeServiceClosed)

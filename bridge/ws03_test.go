@@ -14,11 +14,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/coder/websocket"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
 	syncv1 "github.com/livestore-sync/livestore-sync/gen/livestore/sync/v1"
 	"github.com/livestore-sync/livestore-sync/service"
+	"github.com/livestore-sync/livestore-sync/service/storage/pebblestore"
+	"github.com/livestore-sync/livestore-sync/service/storage/storagetest"
 )
 
 const testAdminSecret03 = "s3cret"
@@ -491,5 +494,45 @@ func TestRecentPushes03(t *testing.T) {
 	}
 	if _, ok := r.lookup("a", e(1, "c")); ok || len(r.ids) != maxRecentPushes03 {
 		t.Errorf("after %d more: the first is still known, or %d kept", maxRecentPushes03, len(r.ids))
+	}
+}
+
+// TestWS03AcrossNodes: with two nodes on one shared database, a 0.3 socket on one node receives
+// the pushes made on the other, and its pulls read them.
+func TestWS03AcrossNodes(t *testing.T) {
+	t.Parallel()
+	engine, err := pebblestore.Open("db", pebblestore.Options{FS: vfs.NewMem()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cluster := storagetest.NewCluster(engine)
+	var nodes [2]*service.Service
+	for i := range nodes {
+		if nodes[i], err = service.New(cluster.Node(), service.Options{}); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { nodes[i].Close() })
+	}
+	b := New(nodes[0], Options{Logger: slog.New(slog.DiscardHandler)})
+	srv := httptest.NewServer(b)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = b.Shutdown(ctx)
+		srv.Close()
+	})
+	s := &server03{svc: nodes[0], bridge: b, srv: srv}
+	c := s.dial(t, "nodes") // the store does not exist yet: both nodes create it, one wins
+	other := &server03{svc: nodes[1]}
+	other.push(t, "nodes", "node-2", 1, 2)
+	if m := decodePullRes03(t, c.next()); fmt.Sprint(m.seqNums()) != "[1 2]" || m.RequestID.Context != "push" {
+		t.Fatalf("broadcast of the other node's push: %+v %v", m.RequestID, m.seqNums())
+	}
+	c.send(pushReq03("r", 3, 3, "a"))
+	c.expect(`{"_tag":"WSMessage.PushAck","requestId":"r"}`)
+	c.next() // the echo
+	c.send(`{"_tag":"WSMessage.PullReq","requestId":"p"}`)
+	if m := decodePullRes03(t, c.next()); fmt.Sprint(m.seqNums()) != "[1 2 3]" || m.Remaining != 0 {
+		t.Fatalf("pull: %v remaining %d", m.seqNums(), m.Remaining)
 	}
 }
