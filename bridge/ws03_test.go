@@ -536,3 +536,37 @@ func TestWS03AcrossNodes(t *testing.T) {
 		t.Fatalf("pull: %v remaining %d", m.seqNums(), m.Remaining)
 	}
 }
+
+// TestWS03PullPaced: a pull of more pages than the socket's queue holds (0.3 has no Acks) is
+// delivered whole, each page with its remaining. (Loopback's socket buffers absorb these pages,
+// so this does not force the pacing itself to wait.)
+func TestWS03PullPaced(t *testing.T) {
+	t.Parallel()
+	s := newServer03(t, Options{OutgoingQueueFrames: 4})
+	for from := uint64(1); from <= 1000; from += 100 {
+		s.push(t, "paced", "w", from, from+99)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	ws, _, err := websocket.Dial(ctx, s.url("paced"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.CloseNow()
+	ws.SetReadLimit(64 << 20)
+	if err := ws.Write(ctx, websocket.MessageText, []byte(`{"_tag":"WSMessage.PullReq","requestId":"p"}`)); err != nil {
+		t.Fatal(err)
+	}
+	var got uint64
+	for got < 1000 {
+		_, data, err := ws.Read(ctx)
+		if err != nil {
+			t.Fatalf("after e%d: %v", got, err)
+		}
+		m := decodePullRes03(t, string(data))
+		got += uint64(len(m.Batch))
+		if m.Remaining != 1000-got {
+			t.Fatalf("remaining %d after %d events", m.Remaining, got)
+		}
+	}
+}
