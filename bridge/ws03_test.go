@@ -20,6 +20,7 @@ import (
 
 	syncv1 "github.com/livestore-sync/livestore-sync/gen/livestore/sync/v1"
 	"github.com/livestore-sync/livestore-sync/service"
+	"github.com/livestore-sync/livestore-sync/service/budget"
 	"github.com/livestore-sync/livestore-sync/service/storage/pebblestore"
 	"github.com/livestore-sync/livestore-sync/service/storage/storagetest"
 )
@@ -568,5 +569,36 @@ func TestWS03PullPaced(t *testing.T) {
 		if m.Remaining != 1000-got {
 			t.Fatalf("remaining %d after %d events", m.Remaining, got)
 		}
+	}
+}
+
+// TestWS03SendPaced: 0.3 pull pages and broadcasts wait for room in the socket's queue (below half
+// of its bounds) instead of overflowing it, and go on as the writer writes.
+func TestWS03SendPaced(t *testing.T) {
+	t.Parallel()
+	c := &wsConn{out: newOutQueue(4, 1<<20, budget.New(1<<30)), closing: make(chan struct{}), closed: make(chan struct{}),
+		log: slog.New(slog.DiscardHandler)}
+	v := &conn03{c: c}
+	const n = 10
+	done := make(chan bool, 1)
+	go func() {
+		ok := true
+		for i := range n {
+			ok = ok && v.sendPaced(context.Background(), []byte(fmt.Sprintf("frame %d", i)))
+		}
+		done <- ok
+	}()
+	for i := range n {
+		f := <-c.out.frames // the writer
+		if held := len(c.out.frames); held > cap(c.out.frames)/2 {
+			t.Fatalf("%d more frames queued behind frame %d: more than half the queue", held, i)
+		}
+		if string(f) != fmt.Sprintf("frame %d", i) {
+			t.Fatalf("frame %d is %q", i, f)
+		}
+		c.out.written(f)
+	}
+	if !<-done {
+		t.Fatal("sendPaced refused a frame")
 	}
 }
