@@ -578,6 +578,16 @@ func TestWS03SendPaced(t *testing.T) {
 	t.Parallel()
 	c := &wsConn{out: newOutQueue(4, 1<<20, budget.New(1<<30)), closing: make(chan struct{}), closed: make(chan struct{}),
 		log: slog.New(slog.DiscardHandler)}
+	writes := make(chan outFrame)
+	c.out.write = func() { // the writer, which the test runs frame by frame
+		for {
+			f, ok := c.out.next()
+			if !ok {
+				return
+			}
+			writes <- f
+		}
+	}
 	v := &conn03{c: c}
 	const n = 10
 	done := make(chan bool, 1)
@@ -589,16 +599,17 @@ func TestWS03SendPaced(t *testing.T) {
 		done <- ok
 	}()
 	for i := range n {
-		f := <-c.out.frames // the writer
-		if held := len(c.out.frames); held > cap(c.out.frames)/2 {
+		f := <-writes
+		if held := c.out.len(); held > c.out.maxFrames/2 {
 			t.Fatalf("%d more frames queued behind frame %d: more than half the queue", held, i)
 		}
-		if string(f) != fmt.Sprintf("frame %d", i) {
-			t.Fatalf("frame %d is %q", i, f)
+		if got := string(f.appendTo(nil)); got != fmt.Sprintf("frame %d", i) {
+			t.Fatalf("frame %d is %q", i, got)
 		}
 		c.out.written(f)
 	}
 	if !<-done {
 		t.Fatal("sendPaced refused a frame")
 	}
+	c.out.stop()
 }
