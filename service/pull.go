@@ -94,6 +94,11 @@ func (s *Service) sendLive(ctx context.Context, st *store, backendID string, aft
 		info := st.info
 		if info.Head <= after {
 			sub = st.subscribe(s.limits.LiveQueueLength, int64(s.limits.LiveQueueBytes), s.budget)
+			if s.shared != nil && st.stale.Load() {
+				// Another node wrote while this pull read the backlog, and was reported before
+				// the pull was counted (scheduleRefresh): catch up from the engine now.
+				s.refreshLive(st)
+			}
 		}
 		st.unlock()
 		if sub == nil {

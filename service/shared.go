@@ -42,7 +42,6 @@ func (s *Service) setInfo(st *store, info storage.StoreInfo) {
 	old := st.info
 	st.info, st.loaded = info, true
 	st.known.Store(&storage.Change{StoreID: st.id, BackendID: info.BackendID, Head: info.Head})
-	st.stale.Store(false)
 	if len(st.subs) == 0 {
 		return
 	}
@@ -95,6 +94,8 @@ func (s *Service) catchUp(st *store, after, upTo uint64) {
 // create is set, and makes it the store's (setInfo), ending its live pulls when the store is gone.
 // The caller holds the lock.
 func (s *Service) reload(st *store, create bool) error {
+	// Cleared before the read, so that a write reported while it runs leaves the store stale.
+	st.stale.Store(false)
 	info, err := s.engine.LoadStore(st.id)
 	switch {
 	case errors.Is(err, storage.ErrStoreNotFound) && create:
@@ -156,12 +157,16 @@ func (s *Service) resync() {
 	}
 }
 
-// scheduleRefresh has the store read again from the engine soon, when it has live pulls (in a
-// goroutine of its own, at most one per store at a time), or before its next push when it has
-// none. The caller holds s.mu.
+// scheduleRefresh marks the store stale, so that it is read again from the engine before its
+// next push or live pull relies on it, and when it has live pulls, has it read again soon (in a
+// goroutine of its own, at most one per store at a time). The caller holds s.mu.
+//
+// The store is marked before its live pulls are counted, and a live pull is counted before it
+// looks at the mark (sendLive): so either the refresh is scheduled, or the new live pull sees
+// the mark and reads the store itself.
 func (s *Service) scheduleRefresh(st *store) {
+	st.stale.Store(true)
 	if st.live.Load() == 0 {
-		st.stale.Store(true)
 		return
 	}
 	if st.refreshing {
@@ -187,9 +192,14 @@ func (s *Service) refresh(st *store) {
 	st.refreshing = false
 	s.mu.Unlock()
 	if len(st.subs) == 0 {
-		st.stale.Store(true)
-		return
+		return // stale: read before the next push or live pull relies on it
 	}
+	s.refreshLive(st)
+}
+
+// refreshLive reads the store again (reload) for its live pulls; when that fails, they end with
+// ErrLivePullBehind, so that their clients pull again. The caller holds the lock.
+func (s *Service) refreshLive(st *store) {
 	if err := s.reload(st, false); err != nil && !errors.Is(err, storage.ErrStoreNotFound) {
 		s.log.Warn("cannot read the store after another node wrote to it; ending its live pulls here so that they pull again",
 			"store_id", st.id, "err", err)

@@ -38,6 +38,7 @@ func RunMultiNode(t *testing.T, c Cluster) {
 		fn   func(t *testing.T, c Cluster)
 	}{
 		{"LivePullSeesEveryNodesPushes", testLiveAcrossNodes},
+		{"LivePullStartingDuringPush", testLiveStartingDuringPush},
 		{"PullReadsOtherNodesPushes", testPullAcrossNodes},
 		{"RacingPushesAcrossNodes", testRacingAcrossNodes},
 		{"StaleCacheIsNotServerAhead", testStaleCache},
@@ -190,6 +191,28 @@ func testLiveAcrossNodes(t *testing.T, c Cluster) {
 	got := l.expect(t, 1, int(head-1))
 	if got[0].GetArgs() != `{"id":"a-2"}` {
 		t.Fatalf("event 2 args %s", got[0].GetArgs())
+	}
+}
+
+// testLiveStartingDuringPush starts a live pull on one node while another node pushes to the
+// store, many times: the pull must see the event pushed while it started, also when no later
+// write comes to reveal that it missed one.
+func testLiveStartingDuringPush(t *testing.T, c Cluster) {
+	n, _ := nodes(t, c, 2)
+	const rounds, backlog = 300, 20
+	for r := 0; r < rounds; r++ {
+		store := fmt.Sprint("starting-", r)
+		push(t, n[0], store, events("a", 0, backlog)) // a backlog, so that the pull takes a while to start
+		pushed := make(chan error, 1)
+		go func() {
+			pushed <- n[0].Push(context.Background(), &syncv1.PushRequest{StoreId: store, Batch: events("a", backlog, 1)})
+		}()
+		l := startLive(t, n[1], store)
+		if err := <-pushed; err != nil {
+			t.Fatal(err)
+		}
+		l.expect(t, 0, backlog+1)
+		l.cancel()
 	}
 }
 
