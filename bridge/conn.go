@@ -64,10 +64,15 @@ type wsConn struct {
 }
 
 // newConn returns the connection of a socket whose upgrade request had the headers h; every
-// request on the socket carries them to the service (for its hooks), and the trace they name
-// (if any) is the parent of requests that name none themselves.
+// request on the socket carries them to the service when it has hooks (a copy is kept for the
+// socket's life only then: a browser's headers, cookies included, can take kilobytes), and the
+// trace they name (if any) is the parent of requests that name none themselves.
 func newConn(b *Bridge, ws *websocket.Conn, sr syncQuery, h http.Header) *wsConn {
-	base := service.WithRequestInfo(context.Background(), service.RequestInfo{Transport: sr.transportName(), Headers: h.Clone()})
+	var kept http.Header
+	if usesHeaders(b.svc) {
+		kept = h.Clone()
+	}
+	base := service.WithRequestInfo(context.Background(), service.RequestInfo{Transport: sr.transportName(), Headers: kept})
 	base = b.tr.headerContext(base, h)
 	ctx, cancel := context.WithCancel(base)
 	c := &wsConn{

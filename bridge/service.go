@@ -40,6 +40,21 @@ type pagePuller interface {
 
 var _ pagePuller = (*service.Service)(nil)
 
+// headerKeeper is implemented by a SyncService that can say whether its requests need the
+// headers of the connection they came on (for its hooks): *service.Service does. A SyncService
+// that does not implement it gets them.
+type headerKeeper interface {
+	UsesRequestHeaders() bool
+}
+
+var _ headerKeeper = (*service.Service)(nil)
+
+// usesHeaders reports whether svc's requests need their connection's headers.
+func usesHeaders(svc SyncService) bool {
+	hk, ok := svc.(headerKeeper)
+	return !ok || hk.UsesRequestHeaders()
+}
+
 // pullPages runs a pull of svc, handing each page to send as a *service.Page.
 func pullPages(ctx context.Context, svc SyncService, req *syncv1.PullRequest, send func(*service.Page) error) error {
 	if pp, ok := svc.(pagePuller); ok {

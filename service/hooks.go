@@ -54,6 +54,14 @@ func (e *RejectedError) Error() string { return fmt.Sprintf("%s rejected: %v", e
 // Unwrap returns the hook's error.
 func (e *RejectedError) Unwrap() error { return e.Err }
 
+// UsesRequestHeaders reports whether the service looks at the headers of a request's connection
+// (RequestInfo.Headers) after the connection was admitted: only its hooks do, so a transport
+// need not keep a copy of a long-lived connection's headers when there are none.
+func (s *Service) UsesRequestHeaders() bool {
+	h := s.hooks
+	return h.OnPush != nil || h.OnPushResult != nil || h.OnPull != nil || h.OnPullResult != nil
+}
+
 // hookContext builds the HookContext of a request from the RequestInfo in ctx, keeping only the
 // forwarded headers.
 func (s *Service) hookContext(ctx context.Context, storeID string, payload *structpb.Value) HookContext {

@@ -209,3 +209,25 @@ func TestForwardHeadersFunc(t *testing.T) {
 		})
 	}
 }
+
+func TestUsesRequestHeaders(t *testing.T) {
+	t.Parallel()
+	noop := func(context.Context, *syncv1.PushRequest, service.HookContext) error { return nil }
+	tests := []struct {
+		name  string
+		hooks service.Hooks
+		want  bool
+	}{
+		{"no hooks", service.Hooks{}, false},
+		{"OnPush", service.Hooks{OnPush: noop}, true},
+		{"OnPullResult", service.Hooks{OnPullResult: func(context.Context, *syncv1.PullRequest, service.HookContext, error) {}}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			svc := newService(t, "", service.Options{Hooks: tt.hooks})
+			if got := svc.UsesRequestHeaders(); got != tt.want {
+				t.Fatalf("UsesRequestHeaders() = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
