@@ -141,6 +141,7 @@ func TestBackupUnderConcurrentPushes(t *testing.T) {
 		acked = map[string]uint64{} // store → head acknowledged before the backup started
 	)
 	stop := make(chan struct{})
+	firstAck := make(chan struct{}, stores) // one value per store, at its first acknowledged push
 	var wg sync.WaitGroup
 	for i := range stores {
 		wg.Add(1)
@@ -157,22 +158,22 @@ func TestBackupUnderConcurrentPushes(t *testing.T) {
 				mu.Lock()
 				acked[id] = head + batch
 				mu.Unlock()
+				if head == 0 {
+					firstAck <- struct{}{}
+				}
 			}
 		}()
 	}
-	for deadline := time.Now().Add(20 * time.Second); ; {
-		mu.Lock()
-		n := len(acked)
-		mu.Unlock()
-		if n == stores {
-			break
-		}
-		if time.Now().After(deadline) {
+	bound := time.NewTimer(20 * time.Second) // against hanging when a pusher failed
+	defer bound.Stop()
+	for n := range stores { // until every store has an acknowledged push
+		select {
+		case <-firstAck:
+		case <-bound.C:
 			close(stop)
 			wg.Wait()
 			t.Fatalf("%d of %d stores have an acknowledged push", n, stores)
 		}
-		time.Sleep(time.Millisecond) // polling an observable state, bounded by the deadline
 	}
 	mu.Lock()
 	before := map[string]uint64{}

@@ -28,6 +28,7 @@ func TestStalledLivePullsStayUnderBudget(t *testing.T) {
 		// Only the budget bounds the queues here.
 		Limits: service.Limits{LiveQueueBytes: 64 << 20, LiveQueueLength: 100_000},
 	})
+	lp := service.CountLivePulls(svc)
 	const stalled = 4
 	release := make(chan struct{})
 	ended := make(chan error, stalled)
@@ -42,7 +43,7 @@ func TestStalledLivePullsStayUnderBudget(t *testing.T) {
 		}()
 	}
 	healthy := startLive(svc, &syncv1.PullRequest{StoreId: "s"})
-	waitMetric(t, reg, "livestore_sync_live_pulls", stalled+1)
+	lp.WaitFor(t, stalled+1)
 
 	const pushes, perPush = 200, 10 // 2,000 events of about 2.1 KB: 4 MB, four times the budget
 	text := strings.Repeat("x", 2000)
@@ -79,6 +80,7 @@ func TestLiveQueueBytes(t *testing.T) {
 	t.Parallel()
 	reg := prometheus.NewRegistry()
 	svc := newService(t, "", service.Options{Metrics: service.NewMetrics(reg), Limits: service.Limits{LiveQueueBytes: 10_000}})
+	lp := service.CountLivePulls(svc)
 	release := make(chan struct{})
 	ended := make(chan error, 1)
 	go func() {
@@ -89,7 +91,7 @@ func TestLiveQueueBytes(t *testing.T) {
 			return nil
 		})
 	}()
-	waitMetric(t, reg, "livestore_sync_live_pulls", 1)
+	lp.WaitFor(t, 1)
 	for i := range 200 { // about 100 bytes each: 20 KB
 		push(t, svc, "q", events(uint64(i), 1))
 	}

@@ -134,6 +134,7 @@ func TestGuardMaxCalls(t *testing.T) {
 	t.Parallel()
 	reg := prometheus.NewRegistry()
 	svc := newService(t, "", service.Options{Metrics: service.NewMetrics(reg)})
+	lp := service.CountLivePulls(svc)
 	srv, _ := guardedServer(t, svc, service.ConnectGuardOptions{MaxCalls: 1})
 	client := syncv1connect.NewSyncServiceClient(srv.Client(), srv.URL)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -150,7 +151,7 @@ func TestGuardMaxCalls(t *testing.T) {
 	}
 	cancel()
 	stream.Close()
-	waitMetric(t, reg, "livestore_sync_live_pulls", 0)
+	lp.WaitFor(t, 0)
 	waitUntilOK(t, func() error {
 		_, err := client.Ping(context.Background(), connect.NewRequest(&syncv1.PingRequest{StoreId: "m"}))
 		return err
@@ -193,6 +194,7 @@ func TestGuardStalledLivePull(t *testing.T) {
 	t.Parallel()
 	reg := prometheus.NewRegistry()
 	svc := newService(t, "", service.Options{Metrics: service.NewMetrics(reg)})
+	lp := service.CountLivePulls(svc)
 	srv, _ := guardedServer(t, svc, service.ConnectGuardOptions{WriteTimeout: 200 * time.Millisecond})
 	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
 	if err != nil {
@@ -205,7 +207,7 @@ func TestGuardStalledLivePull(t *testing.T) {
 	envelope := append([]byte{0, 0, 0, 0, byte(len(body))}, body...)
 	fmt.Fprintf(conn, "POST /livestore.sync.v1.SyncService/Pull HTTP/1.1\r\nHost: x\r\nContent-Type: application/connect+json\r\nContent-Length: %d\r\n\r\n%s",
 		len(envelope), envelope)
-	waitMetric(t, reg, "livestore_sync_live_pulls", 1)
+	lp.WaitFor(t, 1)
 	args := fmt.Sprintf(`{"text":%q}`, strings.Repeat("x", 4000))
 	for i := 0; ; i++ { // never read: the server's writes must time out
 		batch := events(uint64(i*10), 10)

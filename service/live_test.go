@@ -20,19 +20,25 @@ type liveCollector struct {
 	pages  []*syncv1.PullResponse
 	done   chan error
 	cancel context.CancelFunc
+	// grew receives a signal (dropped when one is pending) whenever a page arrives.
+	grew chan struct{}
 }
 
 func startLive(svc *service.Service, req *syncv1.PullRequest) *liveCollector {
 	ctx, cancel := context.WithCancel(context.Background())
-	c := &liveCollector{done: make(chan error, 1), cancel: cancel}
+	c := &liveCollector{done: make(chan error, 1), cancel: cancel, grew: make(chan struct{}, 1)}
 	req.Live = true
 	go func() {
 		c.done <- svc.Pull(ctx, req, func(p *syncv1.PullResponse) error {
 			c.mu.Lock()
-			defer c.mu.Unlock()
 			c.pages = append(c.pages, p)
 			for _, e := range p.GetBatch() {
 				c.seqs = append(c.seqs, e.GetEvent().GetSeqNum())
+			}
+			c.mu.Unlock()
+			select {
+			case c.grew <- struct{}{}:
+			default:
 			}
 			return nil
 		})
@@ -41,10 +47,11 @@ func startLive(svc *service.Service, req *syncv1.PullRequest) *liveCollector {
 }
 
 // waitFor waits until the collector has at least n events and returns them, failing the test
-// after a generous deadline (or when the pull ended before).
+// when the pull ends before, or after a generous bound against hanging.
 func (c *liveCollector) waitFor(t *testing.T, n int) []uint64 {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
+	bound := time.NewTimer(20 * time.Second)
+	defer bound.Stop()
 	for {
 		c.mu.Lock()
 		got := append([]uint64(nil), c.seqs...)
@@ -53,14 +60,12 @@ func (c *liveCollector) waitFor(t *testing.T, n int) []uint64 {
 			return got
 		}
 		select {
+		case <-c.grew:
 		case err := <-c.done:
 			t.Fatalf("live pull ended with %v after %d of %d events", err, len(got), n)
-		default:
-		}
-		if time.Now().After(deadline) {
+		case <-bound.C:
 			t.Fatalf("live pull has %d events, want %d", len(got), n)
 		}
-		time.Sleep(5 * time.Millisecond) // polling an observable state, bounded by the deadline
 	}
 }
 
@@ -146,6 +151,7 @@ func TestStuckLivePullDoesNotBlockPushes(t *testing.T) {
 	t.Parallel()
 	reg := prometheus.NewPedanticRegistry()
 	svc := newService(t, "", service.Options{Metrics: service.NewMetrics(reg), Limits: service.Limits{LiveQueueLength: 4}})
+	lp := service.CountLivePulls(svc)
 	unblock := make(chan struct{})
 	done := make(chan error, 1)
 	go func() {
@@ -157,7 +163,7 @@ func TestStuckLivePullDoesNotBlockPushes(t *testing.T) {
 		})
 	}()
 	healthy := startLive(svc, &syncv1.PullRequest{StoreId: "stuck"})
-	waitMetric(t, reg, "livestore_sync_live_pulls", 2) // both subscribed
+	lp.WaitFor(t, 2) // both subscribed
 	for i := 0; i < 20; i++ {
 		push(t, svc, "stuck", events(uint64(i), 1)) // would hang if the stuck pull blocked pushes
 	}
@@ -174,8 +180,9 @@ func TestCloseEndsLivePulls(t *testing.T) {
 	engineDir := t.TempDir()
 	reg := prometheus.NewPedanticRegistry()
 	svc := newService(t, engineDir, service.Options{Metrics: service.NewMetrics(reg)})
+	lp := service.CountLivePulls(svc)
 	c := startLive(svc, &syncv1.PullRequest{StoreId: "closing"})
-	waitMetric(t, reg, "livestore_sync_live_pulls", 1) // subscribed
+	lp.WaitFor(t, 1) // subscribed
 	if err := svc.Close(); err != nil {
 		t.Fatalf("close: %v", err)
 	}

@@ -5,7 +5,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	syncv1 "github.com/livestore-sync/livestore-sync/gen/livestore/sync/v1"
 	"github.com/livestore-sync/livestore-sync/service"
@@ -17,10 +16,11 @@ func TestMetricsUnderWorkload(t *testing.T) {
 	t.Parallel()
 	reg := prometheus.NewPedanticRegistry()
 	svc := newService(t, "", service.Options{Metrics: service.NewMetrics(reg), Limits: service.Limits{LiveQueueLength: 1}})
+	lp := service.CountLivePulls(svc)
 	ctx := context.Background()
 
 	live := startLive(svc, &syncv1.PullRequest{StoreId: "m"})
-	waitMetric(t, reg, "livestore_sync_live_pulls", 1)
+	lp.WaitFor(t, 1)
 	stuck := make(chan struct{})
 	var unstick sync.Once
 	t.Cleanup(func() { unstick.Do(func() { close(stuck) }) }) // before the service closes, even on failure
@@ -35,7 +35,7 @@ func TestMetricsUnderWorkload(t *testing.T) {
 			return nil
 		})
 	}()
-	waitMetric(t, reg, "livestore_sync_live_pulls", 2)
+	lp.WaitFor(t, 2)
 
 	// The healthy pull takes each delivery before the next push (its queue holds only one), and
 	// the stuck one holds the first, so that exactly the third push overflows the stuck queue.
@@ -94,7 +94,7 @@ livestore_sync_stores_open 1
 	}
 	live.cancel()
 	<-live.done
-	waitMetric(t, reg, "livestore_sync_live_pulls", 0)
+	lp.WaitFor(t, 0)
 }
 
 // gatherCounter returns a collector that reports the current value of the named metric.
@@ -115,23 +115,3 @@ func gatherCounter(t *testing.T, reg *prometheus.Registry, name string) promethe
 	return nil
 }
 
-// waitMetric waits until the named gauge has the value want.
-func waitMetric(t *testing.T, reg *prometheus.Registry, name string, want float64) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		families, err := reg.Gather()
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, f := range families {
-			if f.GetName() == name && f.GetMetric()[0].GetGauge().GetValue() == want {
-				return
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s never reached %v", name, want)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}

@@ -16,6 +16,7 @@ func TestLivePagesShared(t *testing.T) {
 	t.Parallel()
 	reg := prometheus.NewRegistry()
 	svc := newService(t, "", service.Options{Metrics: service.NewMetrics(reg)})
+	lp := service.CountLivePulls(svc)
 	const pulls = 3
 	errDone := errors.New("done")
 	got := make(chan *service.Page, pulls)
@@ -31,7 +32,7 @@ func TestLivePagesShared(t *testing.T) {
 			})
 		}()
 	}
-	waitMetric(t, reg, "livestore_sync_live_pulls", pulls) // every pull subscribed
+	lp.WaitFor(t, pulls) // every pull subscribed
 	push(t, svc, "shared", events(0, 3))
 	first := <-got
 	for range pulls - 1 {

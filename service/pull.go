@@ -108,9 +108,11 @@ func (s *Service) sendLive(ctx context.Context, st *store, backendID string, aft
 			after = info.Head
 		}
 	}
+	defer s.noteLive(-1) // last: the pull has let go of everything
 	defer st.unsubscribe(sub)
 	s.metrics.livePullStarted()
 	defer s.metrics.livePullEnded()
+	s.noteLive(1)
 	for {
 		d, err := sub.next(ctx)
 		if err != nil {
@@ -126,6 +128,14 @@ func (s *Service) sendLive(ctx context.Context, st *store, backendID string, aft
 		if err := s.deliver(d, after, send); err != nil {
 			return err
 		}
+	}
+}
+
+// noteLive tells the tests' observer (export_test.go), if any, that a live pull subscribed
+// (d = 1) or ended (d = -1).
+func (s *Service) noteLive(d int) {
+	if f := s.onLivePull; f != nil {
+		f(d)
 	}
 }
 
