@@ -63,6 +63,7 @@ test-go:
 ## fuzz: every fuzz target for $(FUZZTIME) runs, one after another (seeds in each package's testdata/fuzz/)
 fuzz:
 	$(FUZZ) -fuzz '^FuzzDecodeClientMessage$$' ./bridge/
+	$(FUZZ) -fuzz '^FuzzSplitObject$$' ./bridge/
 	$(FUZZ) -fuzz '^FuzzMatchSyncRequest$$' ./bridge/
 	$(FUZZ) -fuzz '^FuzzServeHTTP$$' ./bridge/
 	$(FUZZ) -fuzz '^FuzzDecodeMessage03$$' ./bridge/

@@ -1,6 +1,8 @@
 package bridge
 
 import (
+	"fmt"
+	"strings"
 	"testing"
 )
 
@@ -29,5 +31,31 @@ func BenchmarkClientFrame(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// BenchmarkDecodePushFrame decodes a push of 100 events as LiveStore's client frames it: the
+// frame's members, the payload's, and the batch.
+func BenchmarkDecodePushFrame(b *testing.B) {
+	var batch strings.Builder
+	for i := 1; i <= 100; i++ {
+		if i > 1 {
+			batch.WriteByte(',')
+		}
+		fmt.Fprintf(&batch, `{"name":"todoCreated-v1","args":{"id":"todo-%d","text":"Todo number %d","completed":false},"seqNum":%d,"parentSeqNum":%d,"clientId":"client-a","sessionId":"session-a"}`, i, i, i, i-1)
+	}
+	frame := []byte(`{"_tag":"Request","id":"7","tag":"SyncWsRpc.Push","payload":{"storeId":"s","payload":{"_tag":"None"},"batch":[` +
+		batch.String() + `],"backendId":{"_tag":"None"}},"headers":[]}`)
+	b.SetBytes(int64(len(frame)))
+	b.ReportAllocs()
+	for b.Loop() {
+		m, d := decodeClientMessage(frame)
+		if d != nil {
+			b.Fatal(d)
+		}
+		call, reply := decodeWsRequest(m, syncQuery{StoreID: "s"})
+		if reply != nil || len(call.push.GetBatch()) != 100 {
+			b.Fatalf("%s %v", reply, call.push)
+		}
 	}
 }

@@ -42,6 +42,9 @@ func asObject(raw json.RawMessage, what string) (jsonObject, *payloadError) {
 	if raw == nil || raw[0] != '{' {
 		return nil, &payloadError{msg: "expected " + what + ", actual " + describe(raw)}
 	}
+	if o, ok := splitObject(raw); ok { // raw is part of a frame checked as a whole
+		return o, nil
+	}
 	var o jsonObject
 	if err := json.Unmarshal(raw, &o); err != nil {
 		return nil, &payloadError{msg: "expected " + what + ", actual " + describe(raw)}

@@ -180,8 +180,9 @@ func (d *fastDecoder) value() (string, bool) {
 	return d.s[start:end], true
 }
 
-// skipString returns the index after the JSON string that starts at s[i], or -1.
-func skipString(s string, i int) int {
+// skipString returns the index after the JSON string that starts at s[i] (its opening quote),
+// or -1 when it does not end.
+func skipString[T string | []byte](s T, i int) int {
 	for j := i + 1; j < len(s); j++ {
 		switch s[j] {
 		case '\\':

@@ -51,14 +51,19 @@ type clientMessage struct {
 // decodeClientMessage decodes one client frame. A frame that is not JSON gives a defect value
 // to send as a top-level Defect, like the reference (a SyntaxError).
 func decodeClientMessage(data []byte) (clientMessage, *defect) {
-	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(data, &fields); err != nil {
-		// Unmarshal checks the whole text before decoding: a syntax error means it is not JSON.
-		if se := (*json.SyntaxError)(nil); errors.As(err, &se) {
-			return clientMessage{}, &defect{Name: "SyntaxError", Message: jsonSyntaxMessage(data, err)}
+	fields, ok := map[string]json.RawMessage(nil), false
+	if json.Valid(data) {
+		fields, ok = splitObject(data) // its values are parts of data
+	}
+	if !ok {
+		if err := json.Unmarshal(data, &fields); err != nil {
+			// Unmarshal checks the whole text before decoding: a syntax error means it is not JSON.
+			if se := (*json.SyntaxError)(nil); errors.As(err, &se) {
+				return clientMessage{}, &defect{Name: "SyntaxError", Message: jsonSyntaxMessage(data, err)}
+			}
+			// Valid JSON but not an object: the reference reads its _tag as undefined.
+			return clientMessage{Tag: "undefined"}, nil
 		}
-		// Valid JSON but not an object: the reference reads its _tag as undefined.
-		return clientMessage{Tag: "undefined"}, nil
 	}
 	m := clientMessage{Tag: jsTemplateString(fields["_tag"], "undefined")}
 	switch m.Tag {

@@ -1,0 +1,122 @@
+package bridge
+
+import "encoding/json"
+
+// splitObject splits raw, a JSON object, into its members, as json.Unmarshal into a
+// map[string]json.RawMessage does (the last of duplicate keys wins; each value is its text
+// without the white space around it), in one light pass instead of Unmarshal's two full ones
+// (checking, then decoding): a push frame is one object holding up to a few megabytes of events,
+// split twice (the frame, then its payload).
+//
+// raw must be valid JSON (json.Valid); splitObject only looks for the members' bounds. It
+// reports false for an object whose keys hold escapes, control characters or bytes above ASCII
+// (Unmarshal unescapes or repairs those): the caller then falls back to Unmarshal.
+func splitObject(raw []byte) (map[string]json.RawMessage, bool) {
+	i := skipSpace(raw, 0)
+	if i >= len(raw) || raw[i] != '{' {
+		return nil, false
+	}
+	out := make(map[string]json.RawMessage, 8)
+	i = skipSpace(raw, i+1)
+	if i < len(raw) && raw[i] == '}' {
+		return out, skipSpace(raw, i+1) == len(raw)
+	}
+	for i < len(raw) {
+		if raw[i] != '"' {
+			return nil, false
+		}
+		start := i + 1
+		i = start
+		for i < len(raw) && raw[i] != '"' {
+			if c := raw[i]; c == '\\' || c < 0x20 || c >= 0x80 {
+				return nil, false
+			}
+			i++
+		}
+		if i >= len(raw) {
+			return nil, false
+		}
+		key := string(raw[start:i])
+		i = skipSpace(raw, i+1)
+		if i >= len(raw) || raw[i] != ':' {
+			return nil, false
+		}
+		i = skipSpace(raw, i+1)
+		end, ok := skipValue(raw, i)
+		if !ok {
+			return nil, false
+		}
+		out[key] = json.RawMessage(raw[i:end:end])
+		i = skipSpace(raw, end)
+		if i >= len(raw) {
+			return nil, false
+		}
+		switch raw[i] {
+		case ',':
+			i = skipSpace(raw, i+1)
+		case '}':
+			return out, skipSpace(raw, i+1) == len(raw)
+		default:
+			return nil, false
+		}
+	}
+	return nil, false
+}
+
+// skipSpace returns the index of the first byte of raw at or after i that is not JSON white
+// space.
+func skipSpace(raw []byte, i int) int {
+	for i < len(raw) {
+		switch raw[i] {
+		case ' ', '\t', '\n', '\r':
+			i++
+		default:
+			return i
+		}
+	}
+	return i
+}
+
+// skipValue returns the index just after the JSON value that starts at raw[i], which must be
+// valid JSON: strings are skipped to their closing quote, objects and arrays to their closing
+// bracket, anything else (numbers, true, false, null) to the next delimiter.
+func skipValue(raw []byte, i int) (int, bool) {
+	if i >= len(raw) {
+		return 0, false
+	}
+	switch raw[i] {
+	case '"':
+		end := skipString(raw, i)
+		return end, end >= 0
+	case '{', '[':
+		depth := 0
+		for i < len(raw) {
+			switch raw[i] {
+			case '"':
+				if i = skipString(raw, i); i < 0 {
+					return 0, false
+				}
+				continue
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					return i + 1, true
+				}
+			}
+			i++
+		}
+		return 0, false
+	default:
+		start := i
+		for i < len(raw) {
+			switch raw[i] {
+			case ',', '}', ']', ' ', '\t', '\n', '\r':
+				return i, i > start
+			}
+			i++
+		}
+		return i, i > start
+	}
+}
