@@ -15,17 +15,6 @@ import (
 	"github.com/coder/websocket"
 )
 
-// storedSeqNums returns the sequence numbers of the events stored in the store.
-func (f *fakeService) storedSeqNums(storeID string) []uint64 {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	var seqs []uint64
-	for _, e := range f.store(storeID).events {
-		seqs = append(seqs, e.GetEvent().GetSeqNum())
-	}
-	return seqs
-}
-
 // framesUntilClose reads the client's frames until the server closes the socket, and returns
 // them with the close frame.
 func (c *testClient) framesUntilClose(timeout time.Duration) ([]string, websocket.CloseError) {
@@ -106,7 +95,8 @@ func TestShutdownAnswersCommittedPushes(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			ts := newTestServer(t, Options{})
-			ts.svc.unordered = true
+			// Every push waits at the gate; once it opens, a socket's pushes reach the service
+			// in the order they were sent, each on the head the one before it left.
 			ts.svc.pushGate = make(chan struct{})
 			clients := make([]*testClient, sockets)
 			for i := range clients {
@@ -142,7 +132,7 @@ func TestShutdownAnswersCommittedPushes(t *testing.T) {
 					t.Errorf("socket %d: close %v, want 1012", i, ce)
 				}
 				exits := exitsByID(t, frames)
-				stored := ts.svc.storedSeqNums(fmt.Sprintf("drain-%d", i))
+				stored := ts.svc.storedSeqNums(t, fmt.Sprintf("drain-%d", i))
 				if !tt.releaseEarly && len(stored) != pushes {
 					t.Errorf("socket %d: %d pushes stored, want all %d", i, len(stored), pushes)
 				}
@@ -159,7 +149,7 @@ func TestShutdownAnswersCommittedPushes(t *testing.T) {
 			if err := <-shutdown; err != nil {
 				t.Fatalf("shutdown: %v", err)
 			}
-			if seqs := ts.svc.storedSeqNums("drain-0"); len(seqs) > 0 && seqs[len(seqs)-1] == 999 {
+			if seqs := ts.svc.storedSeqNums(t, "drain-0"); len(seqs) > 0 && seqs[len(seqs)-1] == 999 {
 				t.Errorf("the push sent during the drain was stored")
 			}
 		})
@@ -215,7 +205,7 @@ func TestShutdownAnswersRunningHTTPRequests(t *testing.T) {
 	if err := <-shutdown; err != nil {
 		t.Fatalf("shutdown: %v", err)
 	}
-	if seqs := ts.svc.storedSeqNums("s"); fmt.Sprint(seqs) != "[1]" {
+	if seqs := ts.svc.storedSeqNums(t, "s"); fmt.Sprint(seqs) != "[1]" {
 		t.Errorf("stored %v", seqs)
 	}
 }

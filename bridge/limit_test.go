@@ -55,7 +55,7 @@ livestore_sync_connections_refused_total{transport="ws"} 1
 
 func TestMaxHTTPRequests(t *testing.T) {
 	t.Parallel()
-	svc := newFakeService()
+	svc := newGatedService(t, service.Options{})
 	svc.callGate = make(chan struct{}) // the first request stays in flight until it is closed
 	b := New(svc, Options{MaxHTTPRequests: 1, Logger: quietLogger})
 	target := "/?storeId=store-a&transport=http"
@@ -90,7 +90,7 @@ func TestConnLimitDisabled(t *testing.T) {
 			t.Fatal("a negative limit refused")
 		}
 	}
-	if got := New(newFakeService(), Options{}).opts; got.MaxWebSockets != DefaultMaxWebSockets || got.MaxHTTPRequests != DefaultMaxHTTPRequests {
+	if got := New(newGatedService(t, service.Options{}), Options{}).opts; got.MaxWebSockets != DefaultMaxWebSockets || got.MaxHTTPRequests != DefaultMaxHTTPRequests {
 		t.Fatalf("defaults %d, %d", got.MaxWebSockets, got.MaxHTTPRequests)
 	}
 }
@@ -98,7 +98,7 @@ func TestConnLimitDisabled(t *testing.T) {
 // TestHTTPSlowBody checks that a client trickling its body is answered 408 after RequestTimeout
 // and frees its place under MaxHTTPRequests, while a request after it is served.
 func TestHTTPSlowBody(t *testing.T) {
-	b := New(newFakeService(), Options{RequestTimeout: 300 * time.Millisecond, MaxHTTPRequests: 1, Logger: quietLogger})
+	b := New(newGatedService(t, service.Options{}), Options{RequestTimeout: 300 * time.Millisecond, MaxHTTPRequests: 1, Logger: quietLogger})
 	srv := httptest.NewServer(b)
 	defer srv.Close()
 
@@ -123,7 +123,7 @@ func TestHTTPSlowBody(t *testing.T) {
 
 	// A request whose service time exceeds what was left of the body's deadline still works: the
 	// deadline is lifted once the body is in.
-	slow := newFakeService()
+	slow := newGatedService(t, service.Options{})
 	slow.callDelay = 200 * time.Millisecond
 	b2 := New(slow, Options{RequestTimeout: 250 * time.Millisecond, Logger: quietLogger})
 	srv2 := httptest.NewServer(b2)

@@ -9,7 +9,7 @@ import (
 	"time"
 )
 
-// TestMain fails the run when goroutines of the bridge (or of the fake service's pulls) outlive
+// TestMain fails the run when goroutines of the bridge (or of the gated service's pulls) outlive
 // the tests: every socket, request and writer must end when its socket closes.
 func TestMain(m *testing.M) {
 	code := m.Run()
@@ -31,7 +31,7 @@ func bridgeGoroutines() string {
 	for _, g := range strings.Split(string(buf), "\n\n") {
 		if strings.Contains(g, "livestore-sync/bridge.(*wsConn)") ||
 			strings.Contains(g, "livestore-sync/bridge.(*Bridge)") ||
-			strings.Contains(g, "livestore-sync/bridge.(*fakeService)") {
+			strings.Contains(g, "livestore-sync/bridge.(*gatedService)") {
 			leaked = append(leaked, g)
 		}
 	}

@@ -109,7 +109,7 @@ func TestForeignOriginRefusedBeforeAnything(t *testing.T) {
 		{"https://app.example.com", http.StatusOK},
 		{"http://" + ts.srv.Listener.Addr().String(), http.StatusOK},
 	} {
-		before := ts.svc.store("csrf").head()
+		before := ts.svc.head(t, "csrf")
 		req, _ := http.NewRequest(http.MethodPost, ts.srv.URL+"/?storeId=csrf&transport=http",
 			strings.NewReader(httpPush("1", eventJSON(before+1, `{"evil":1}`))))
 		req.Header.Set("Content-Type", "text/plain")
@@ -125,7 +125,7 @@ func TestForeignOriginRefusedBeforeAnything(t *testing.T) {
 		if resp.StatusCode != tt.wantStatus {
 			t.Fatalf("origin %q: %d %s", tt.origin, resp.StatusCode, body)
 		}
-		stored := ts.svc.store("csrf").head() > before
+		stored := ts.svc.head(t, "csrf") > before
 		if stored != (tt.wantStatus == http.StatusOK) {
 			t.Fatalf("origin %q: stored = %v", tt.origin, stored)
 		}

@@ -3,6 +3,7 @@ package bridge
 import (
 	"crypto/sha1"
 	"encoding/base64"
+	"github.com/livestore-sync/livestore-sync/service"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -91,7 +92,7 @@ func TestRouting(t *testing.T) {
 		{"http transport with upgrade headers", "GET", "/?storeId=a&transport=http", http.Header{"Upgrade": {"websocket"}, "Connection": {"Upgrade"}}, 200, "application/json", `[{"_tag":"Defect","defect":{"name":"SyntaxError","message":"Unexpected end of JSON input"}}]`, true},
 		{"options", "OPTIONS", "/anything?x=1", http.Header{"Access-Control-Request-Headers": {"content-type,b3"}}, 204, "", "", true},
 	}
-	b := New(newFakeService(), Options{})
+	b := New(newGatedService(t, service.Options{}), Options{})
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			req := httptest.NewRequest(tt.method, tt.target, nil)
@@ -127,7 +128,7 @@ func TestRouting(t *testing.T) {
 
 func TestRoutingWithoutCORS(t *testing.T) {
 	t.Parallel()
-	b := New(newFakeService(), Options{DisableCORS: true})
+	b := New(newGatedService(t, service.Options{}), Options{DisableCORS: true})
 	for _, target := range []string{"/?storeId=a&transport=ws", "/other"} {
 		rec := httptest.NewRecorder()
 		b.ServeHTTP(rec, httptest.NewRequest("OPTIONS", target, nil))

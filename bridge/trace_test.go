@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/livestore-sync/livestore-sync/service"
 	"go.opentelemetry.io/contrib/propagators/b3"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
@@ -216,7 +217,7 @@ func TestTraceHTTP(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			rec := tracetest.NewSpanRecorder()
-			b := New(newFakeService(), withQuietLogger(tracedOptions(rec)))
+			b := New(newGatedService(t, service.Options{}), withQuietLogger(tracedOptions(rec)))
 			res, got := doHTTP(t, b, http.MethodPost, "/?storeId=store-trace&transport=http", tt.header, tt.body)
 			if res.StatusCode != http.StatusOK || !strings.Contains(got, `"_tag":"SyncMessage.Pong"`) {
 				t.Fatalf("ping: %d %s", res.StatusCode, got)
@@ -233,7 +234,7 @@ func TestTraceHTTP(t *testing.T) {
 func TestTraceHTTPFailure(t *testing.T) {
 	t.Parallel()
 	rec := tracetest.NewSpanRecorder()
-	b := New(newFakeService(), withQuietLogger(tracedOptions(rec)))
+	b := New(newGatedService(t, service.Options{}), withQuietLogger(tracedOptions(rec)))
 	_, got := doHTTP(t, b, http.MethodPost, "/?storeId=store-trace&transport=http", nil, httpPush("0", eventJSON(5, `{}`)))
 	if !strings.Contains(got, "ServerAheadError") {
 		t.Fatalf("push answer: %s", got)
@@ -256,7 +257,7 @@ func withQuietLogger(o Options) Options {
 // that one calling out (an auth webhook) can pass it on.
 func TestTracePayloadValidation(t *testing.T) {
 	t.Parallel()
-	svc := newFakeService()
+	svc := newGatedService(t, service.Options{})
 	b := New(svc, withQuietLogger(tracedOptions(tracetest.NewSpanRecorder())))
 	doHTTP(t, b, http.MethodPost, "/?storeId=s&transport=http",
 		map[string]string{"traceparent": "00-" + headerTraceID + "-" + headerSpanID + "-01"}, httpPing("0"))

@@ -36,7 +36,7 @@ func TestPushThenPull(t *testing.T) {
 	if !strings.Contains(chunk, `"args":`+args+`,"seqNum":1,"parentSeqNum":0,"clientId":"client-a","sessionId":"session-a"}`) {
 		t.Errorf("args not passed through byte for byte: %s", chunk)
 	}
-	if !strings.Contains(chunk, `"pageInfo":{"_tag":"NoMore"},"backendId":"backend-store-a"}]}`) {
+	if !strings.Contains(chunk, `"pageInfo":{"_tag":"NoMore"},"backendId":"`+ts.svc.backendID(t, "store-a")+`"}]}`) {
 		t.Errorf("unexpected chunk: %s", chunk)
 	}
 	c.send(ackFrame("1"))
@@ -48,7 +48,7 @@ func TestPullEmptyStore(t *testing.T) {
 	ts := newTestServer(t, Options{})
 	c := ts.dial("empty", false)
 	c.send(pullFrame("0", false, ""))
-	c.expect(`{"_tag":"Chunk","requestId":"0","values":[{"batch":[],"pageInfo":{"_tag":"NoMore"},"backendId":"backend-empty"}]}`)
+	c.expect(`{"_tag":"Chunk","requestId":"0","values":[{"batch":[],"pageInfo":{"_tag":"NoMore"},"backendId":"` + ts.svc.backendID(t, "empty") + `"}]}`)
 	c.ping() // the Exit waits for the Ack: the Pong comes first
 	c.send(ackFrame("0"))
 	c.expect(fmt.Sprintf(exitStream, "0"))
@@ -58,8 +58,7 @@ func TestPullEmptyStore(t *testing.T) {
 // Exit, are sent only after the client acknowledged the previous Chunk.
 func TestBacklogPagesWaitForAcks(t *testing.T) {
 	t.Parallel()
-	ts := newTestServer(t, Options{})
-	ts.svc.pageSize = 2
+	ts := newTestServerWith(t, Options{}, service.Options{Limits: service.Limits{PageEvents: 2}})
 	c := ts.dial("paged", false)
 	var events []string
 	for i := uint64(1); i <= 5; i++ {
@@ -90,7 +89,7 @@ func TestPullWithCursor(t *testing.T) {
 	c := ts.dial("cursor", false)
 	c.send(pushFrame("0", "", eventJSON(1, `1`), eventJSON(2, `2`), eventJSON(3, `3`)))
 	c.expect(fmt.Sprintf(exitPush, "0"))
-	c.send(pullFrame("1", false, `{"_tag":"Some","value":{"backendId":"backend-cursor","eventSequenceNumber":1}}`))
+	c.send(pullFrame("1", false, `{"_tag":"Some","value":{"backendId":"`+ts.svc.backendID(t, "cursor")+`","eventSequenceNumber":1}}`))
 	seqs, _ := chunkSeqNums(t, c.next(), "1")
 	if fmt.Sprint(seqs) != "[2 3]" {
 		t.Fatalf("seqNums %v", seqs)
@@ -105,6 +104,7 @@ func TestServiceErrors(t *testing.T) {
 	c := ts.dial("errors", false)
 	c.send(pushFrame("0", "", eventJSON(1, `{}`)))
 	c.expect(fmt.Sprintf(exitPush, "0"))
+	backendID := ts.svc.backendID(t, "errors")
 
 	tests := []struct {
 		name  string
@@ -119,12 +119,12 @@ func TestServiceErrors(t *testing.T) {
 		{
 			name:  "push backend mismatch",
 			frame: pushFrame("2", "wrong-backend-id", eventJSON(2, `{}`)),
-			want:  `{"_tag":"Exit","requestId":"2","exit":{"_tag":"Failure","cause":{"_tag":"Fail","error":{"expected":"backend-errors","received":"wrong-backend-id","_tag":"BackendIdMismatchError"}}}}`,
+			want:  `{"_tag":"Exit","requestId":"2","exit":{"_tag":"Failure","cause":{"_tag":"Fail","error":{"expected":"` + backendID + `","received":"wrong-backend-id","_tag":"BackendIdMismatchError"}}}}`,
 		},
 		{
 			name:  "pull backend mismatch",
 			frame: pullFrame("3", false, `{"_tag":"Some","value":{"backendId":"wrong-backend-id","eventSequenceNumber":1}}`),
-			want:  `{"_tag":"Exit","requestId":"3","exit":{"_tag":"Failure","cause":{"_tag":"Fail","error":{"expected":"backend-errors","received":"wrong-backend-id","_tag":"BackendIdMismatchError"}}}}`,
+			want:  `{"_tag":"Exit","requestId":"3","exit":{"_tag":"Failure","cause":{"_tag":"Fail","error":{"expected":"` + backendID + `","received":"wrong-backend-id","_tag":"BackendIdMismatchError"}}}}`,
 		},
 	}
 	for _, tt := range tests {
@@ -175,7 +175,7 @@ func TestLiveBroadcast(t *testing.T) {
 	a.send(ackFrame("1"))
 
 	for i := uint64(2); i <= 4; i++ {
-		b.send(pushFrame(fmt.Sprint(i), "backend-live", eventJSON(i, fmt.Sprintf(`{"n":%d}`, i))))
+		b.send(pushFrame(fmt.Sprint(i), ts.svc.backendID(t, "live"), eventJSON(i, fmt.Sprintf(`{"n":%d}`, i))))
 		b.expect(fmt.Sprintf(exitPush, fmt.Sprint(i)))
 	}
 	for i := uint64(2); i <= 4; i++ { // no Acks sent for these
@@ -196,7 +196,7 @@ func TestInterrupt(t *testing.T) {
 	a := ts.dial("interrupt", false)
 	b := ts.dial("interrupt", false)
 	a.send(pullFrame("0", true, ""))
-	a.expect(`{"_tag":"Chunk","requestId":"0","values":[{"batch":[],"pageInfo":{"_tag":"NoMore"},"backendId":"backend-interrupt"}]}`)
+	a.expect(`{"_tag":"Chunk","requestId":"0","values":[{"batch":[],"pageInfo":{"_tag":"NoMore"},"backendId":"` + ts.svc.backendID(t, "interrupt") + `"}]}`)
 	a.send(ackFrame("0"))
 	a.send(`{"_tag":"Interrupt","requestId":"0"}`)
 	a.expect(`{"_tag":"Exit","requestId":"0","exit":{"_tag":"Failure","cause":{"_tag":"Interrupt","fiberId":{"_tag":"Runtime","id":-499,"startTimeMillis":0}}}}`)
@@ -216,8 +216,7 @@ func TestInterrupt(t *testing.T) {
 // TestInterruptWhileWaitingForAck interrupts a pull blocked on the Ack of a backlog page.
 func TestInterruptWhileWaitingForAck(t *testing.T) {
 	t.Parallel()
-	ts := newTestServer(t, Options{})
-	ts.svc.pageSize = 1
+	ts := newTestServerWith(t, Options{}, service.Options{Limits: service.Limits{PageEvents: 1}})
 	c := ts.dial("interrupt-ack", false)
 	c.send(pushFrame("0", "", eventJSON(1, `{}`), eventJSON(2, `{}`)))
 	c.expect(fmt.Sprintf(exitPush, "0"))
@@ -440,8 +439,7 @@ func TestServiceClosedClosesSocket(t *testing.T) {
 func TestCloseFreesEverything(t *testing.T) {
 	before := runtime.NumGoroutine()
 	func() {
-		ts := newTestServer(t, Options{})
-		ts.svc.pageSize = 1
+		ts := newTestServerWith(t, Options{}, service.Options{Limits: service.Limits{PageEvents: 1}})
 		a := ts.dial("free", false)
 		a.send(pushFrame("0", "", eventJSON(1, `{}`), eventJSON(2, `{}`)))
 		a.expect(fmt.Sprintf(exitPush, "0"))
@@ -475,6 +473,10 @@ func TestCloseFreesEverything(t *testing.T) {
 			return len(ts.bridge.conns) == 0
 		})
 		ts.srv.Close()
+		// The service's own goroutines (Pebble's) end with it; the bridge's had to end above.
+		if err := ts.svc.Close(); err != nil {
+			t.Fatalf("close service: %v", err)
+		}
 	}()
 	if leaked := waitForBridgeGoroutines(5 * time.Second); leaked != "" {
 		t.Fatalf("bridge goroutines still running:\n%s", leaked)
@@ -499,7 +501,7 @@ func waitFor(t *testing.T, cond func() bool) {
 // TestExitAfterLiveChunks checks the reference's order (order.go): on the pusher's socket the
 // live Chunk of a push comes before the push's Exit, and the Chunk of the push that moved the
 // head comes before a ServerAheadError, even when the service delivers live pages late: each
-// live page is held at the fake service's gate (liveHeld tells when) and PushExitDelay is long
+// live page is held at the gated service's gate (liveHeld tells when) and PushExitDelay is long
 // enough that only the Chunk can release the Exit.
 func TestExitAfterLiveChunks(t *testing.T) {
 	t.Parallel()
@@ -532,7 +534,8 @@ func TestExitAfterLiveChunks(t *testing.T) {
 
 	b.send(pushFrame("2", "", eventJSON(2, `{}`)))
 	b.expect(fmt.Sprintf(exitPush, "2")) // b has no live pull: no wait
-	a.send(pushFrame("3", "", eventJSON(2, `{}`)))
+	// Another event than b's at 2, so not an identical retry (which would be acknowledged).
+	a.send(pushFrame("3", "", eventJSON(2, `{"by":"a"}`)))
 	release()
 	if seqs, _ := chunkSeqNums(t, a.next(), "0"); fmt.Sprint(seqs) != "[2]" {
 		t.Fatalf("seqNums %v", seqs)
@@ -541,7 +544,7 @@ func TestExitAfterLiveChunks(t *testing.T) {
 }
 
 // TestExitWaitIsBounded: a live pull that does not deliver holds a push's Exit back for at most
-// PushExitDelay. The live page is held at the fake service's gate until the Exit has arrived, so
+// PushExitDelay. The live page is held at the gated service's gate until the Exit has arrived, so
 // the Exit can only have been released by the bound; then the Chunk follows. Only that order is
 // asserted, not how long the wait took.
 func TestExitWaitIsBounded(t *testing.T) {

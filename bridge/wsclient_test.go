@@ -14,19 +14,27 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/livestore-sync/livestore-sync/service"
 )
 
-// testServer runs a Bridge over a fake service on a loopback httptest.Server.
+// testServer runs a Bridge over the real service (gatedService) on a loopback httptest.Server.
 type testServer struct {
 	t      *testing.T
-	svc    *fakeService
+	svc    *gatedService
 	bridge *Bridge
 	srv    *httptest.Server
 }
 
 func newTestServer(t *testing.T, opts Options) *testServer {
 	t.Helper()
-	svc := newFakeService()
+	return newTestServerWith(t, opts, service.Options{})
+}
+
+// newTestServerWith is newTestServer over a service with svcOpts.
+func newTestServerWith(t *testing.T, opts Options, svcOpts service.Options) *testServer {
+	t.Helper()
+	svc := newGatedService(t, svcOpts)
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
