@@ -63,15 +63,10 @@ type gatedService struct {
 	validatedTrace trace.SpanContext
 	// live counts the live pulls running, by store.
 	live map[string]int
-	// behind holds the cancel functions of the live pulls running, by store (makeBehind).
-	behind map[string]map[*context.CancelCauseFunc]struct{}
 	// turns are closed when a push with that parent sequence number (by store) has returned
 	// from the service, for the pushes that wait at pushGate.
 	turns map[string]map[uint64]chan struct{}
 }
-
-// errMadeBehind is the cause of a live pull's cancellation by makeBehind.
-var errMadeBehind = errors.New("made behind by the test")
 
 // newGatedService returns a gatedService over a real service with opts on an in-memory Pebble,
 // closed at the end of the test. Its payload validator refuses the payload "forbidden" and
@@ -86,7 +81,6 @@ func newGatedService(t testing.TB, opts service.Options) *gatedService {
 		pullEnded: make(chan error, 1024),
 		calls:     make(chan error, 1024),
 		live:      map[string]int{},
-		behind:    map[string]map[*context.CancelCauseFunc]struct{}{},
 		turns:     map[string]map[uint64]chan struct{}{},
 	}
 	if opts.ValidatePayload == nil {
@@ -242,26 +236,14 @@ func (g *gatedService) PullPages(ctx context.Context, req *syncv1.PullRequest, s
 	}
 	if req.GetLive() {
 		id := req.GetStoreId()
-		callCtx := ctx
-		pctx, cancel := context.WithCancelCause(ctx)
-		defer cancel(nil)
 		g.mu.Lock()
 		g.live[id]++
-		if g.behind[id] == nil {
-			g.behind[id] = map[*context.CancelCauseFunc]struct{}{}
-		}
-		g.behind[id][&cancel] = struct{}{}
 		g.mu.Unlock()
 		defer func() {
 			g.mu.Lock()
 			g.live[id]--
-			delete(g.behind[id], &cancel)
 			g.mu.Unlock()
-			if errors.Is(context.Cause(pctx), errMadeBehind) && callCtx.Err() == nil {
-				err = service.ErrLivePullBehind
-			}
 		}()
-		ctx = pctx
 	}
 	backlogDone := false
 	return g.Service.PullPages(ctx, req, func(p *service.Page) error {
@@ -283,15 +265,6 @@ func (g *gatedService) PullPages(ctx context.Context, req *syncv1.PullRequest, s
 		}
 		return nil
 	})
-}
-
-// makeBehind ends every live pull of the store running now with service.ErrLivePullBehind.
-func (g *gatedService) makeBehind(storeID string) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	for cancel := range g.behind[storeID] {
-		(*cancel)(errMadeBehind)
-	}
 }
 
 // liveSubscribers returns the number of live pulls running on the store.
