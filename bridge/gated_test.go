@@ -50,8 +50,8 @@ type gatedService struct {
 	// pushGate, when set, makes every push wait until it is closed (or its context ends) before
 	// it reaches the service; pushesEntered counts the pushes that reached the gate. Once the
 	// gate is open, the pushes of a store that waited at it reach the service in the order of
-	// their parent sequence numbers (orderPushes), so that pushes pipelined on one socket are
-	// stored like the client sent them.
+	// their parent sequence numbers (turns), so that pushes pipelined on one socket are stored
+	// like the client sent them. The gate only orders the calls: the service decides each.
 	pushGate      chan struct{}
 	pushesEntered atomic.Int64
 
@@ -63,8 +63,8 @@ type gatedService struct {
 	validatedTrace trace.SpanContext
 	// live counts the live pulls running, by store.
 	live map[string]int
-	// turns are closed when a push with that parent sequence number (by store) has returned
-	// from the service, for the pushes that wait at pushGate.
+	// turns[store][n] is closed once a push of the store ending at n has returned from the
+	// service (or given up waiting): the pushes with parent n that wait at pushGate go on then.
 	turns map[string]map[uint64]chan struct{}
 }
 
