@@ -235,7 +235,7 @@ func TestShutdownForcesStalledSockets(t *testing.T) {
 		t.Fatalf("backlog: %s %v", data, err)
 	}
 	stalled.send(ackFrame("0"))
-	waitFor(t, func() bool { return ts.svc.liveSubscribers("stalled") == 1 })
+	waitFor(t, func() bool { return ts.svc.livePulls(t) == 1 })
 	// 3 MiB of live pages: more than the socket's buffers hold, less than its outgoing queue.
 	args := `"` + strings.Repeat("x", 128<<10) + `"`
 	for i := uint64(1); i <= 24; i++ {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/protobuf/types/known/structpb"
 
@@ -61,8 +62,8 @@ type gatedService struct {
 	mu sync.Mutex
 	// validatedTrace is the span context of the last ValidatePayload call's context.
 	validatedTrace trace.SpanContext
-	// live counts the live pulls running, by store.
-	live map[string]int
+	// metrics are the service's, registered in reg: livePulls reads its gauge of live pulls.
+	reg *prometheus.Registry
 	// turns[store][n] is closed once a push of the store ending at n has returned from the
 	// service (or given up waiting): the pushes with parent n that wait at pushGate go on then.
 	turns map[string]map[uint64]chan struct{}
@@ -80,11 +81,14 @@ func newGatedService(t testing.TB, opts service.Options) *gatedService {
 	g := &gatedService{
 		pullEnded: make(chan error, 1024),
 		calls:     make(chan error, 1024),
-		live:      map[string]int{},
+		reg:       prometheus.NewRegistry(),
 		turns:     map[string]map[uint64]chan struct{}{},
 	}
 	if opts.ValidatePayload == nil {
 		opts.ValidatePayload = g.validate
+	}
+	if opts.Metrics == nil {
+		opts.Metrics = service.NewMetrics(g.reg)
 	}
 	if opts.Logger == nil {
 		opts.Logger = quietLogger
@@ -234,17 +238,6 @@ func (g *gatedService) PullPages(ctx context.Context, req *syncv1.PullRequest, s
 	if err := g.delay(ctx); err != nil {
 		return err
 	}
-	if req.GetLive() {
-		id := req.GetStoreId()
-		g.mu.Lock()
-		g.live[id]++
-		g.mu.Unlock()
-		defer func() {
-			g.mu.Lock()
-			g.live[id]--
-			g.mu.Unlock()
-		}()
-	}
 	backlogDone := false
 	return g.Service.PullPages(ctx, req, func(p *service.Page) error {
 		if backlogDone && g.liveGate != nil {
@@ -267,11 +260,22 @@ func (g *gatedService) PullPages(ctx context.Context, req *syncv1.PullRequest, s
 	})
 }
 
-// liveSubscribers returns the number of live pulls running on the store.
-func (g *gatedService) liveSubscribers(storeID string) int {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return g.live[storeID]
+// livePulls returns the number of live pulls the service has subscribed to their store's
+// pushes (its livestore_sync_live_pulls gauge): a push stored after it counts a pull reaches it
+// through the pull's queue, not a catch-up read.
+func (g *gatedService) livePulls(t testing.TB) int {
+	t.Helper()
+	families, err := g.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() == "livestore_sync_live_pulls" && len(f.GetMetric()) == 1 {
+			return int(f.GetMetric()[0].GetGauge().GetValue())
+		}
+	}
+	t.Fatal("no livestore_sync_live_pulls gauge")
+	return 0
 }
 
 // storedSeqNums returns the sequence numbers of the events stored in the store, read with a

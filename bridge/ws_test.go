@@ -192,7 +192,7 @@ func TestLiveBroadcast(t *testing.T) {
 		t.Fatalf("live pages carried %v, want [2 3 4]", live)
 	}
 	a.ping() // no Exit before the Pong
-	if n := ts.svc.liveSubscribers("live"); n != 1 {
+	if n := ts.svc.livePulls(t); n != 1 {
 		t.Fatalf("%d live pulls open, want 1: the pull stays open", n)
 	}
 }
@@ -213,7 +213,7 @@ func TestInterrupt(t *testing.T) {
 
 	b.send(pushFrame("1", "", eventJSON(1, `{}`)))
 	b.expect(fmt.Sprintf(exitPush, "1"))
-	if n := ts.svc.liveSubscribers("interrupt"); n != 0 {
+	if n := ts.svc.livePulls(t); n != 0 {
 		t.Fatalf("%d live pulls open after the interrupt", n)
 	}
 	a.send(ackFrame("0")) // a late Ack for the interrupted pull is ignored
@@ -378,7 +378,7 @@ func TestLivePullBehindClosesSocket(t *testing.T) {
 	c.send(pullFrame("0", true, ""))
 	chunkSeqNums(t, c.next(), "0")
 	c.send(ackFrame("0"))
-	waitFor(t, func() bool { return ts.svc.liveSubscribers("behind") == 1 })
+	waitFor(t, func() bool { return ts.svc.livePulls(t) == 1 })
 	pusher.send(pushFrame("1", "", eventJSON(1, `{}`)))
 	pusher.expect(fmt.Sprintf(exitPush, "1"))
 	select {
@@ -480,7 +480,7 @@ func TestCloseFreesEverything(t *testing.T) {
 				}
 			}
 		}
-		waitFor(t, func() bool { return ts.svc.liveSubscribers("free") >= 2 })
+		waitFor(t, func() bool { return ts.svc.livePulls(t) >= 2 })
 		if err := a.ws.Close(websocket.StatusNormalClosure, ""); err != nil {
 			t.Logf("client close: %v", err)
 		}
@@ -537,7 +537,7 @@ func TestExitAfterLiveChunks(t *testing.T) {
 	a.send(pullFrame("0", true, ""))
 	chunkSeqNums(t, a.next(), "0")
 	a.send(ackFrame("0"))
-	waitFor(t, func() bool { return ts.svc.liveSubscribers("order") == 1 })
+	waitFor(t, func() bool { return ts.svc.livePulls(t) == 1 })
 	release := func() {
 		t.Helper()
 		select {
@@ -580,7 +580,7 @@ func TestExitWaitIsBounded(t *testing.T) {
 	a.send(pullFrame("0", true, ""))
 	chunkSeqNums(t, a.next(), "0")
 	a.send(ackFrame("0"))
-	waitFor(t, func() bool { return ts.svc.liveSubscribers("bounded") == 1 })
+	waitFor(t, func() bool { return ts.svc.livePulls(t) == 1 })
 	a.send(pushFrame("1", "", eventJSON(1, `{}`)))
 	a.expect(fmt.Sprintf(exitPush, "1"))
 	select {
