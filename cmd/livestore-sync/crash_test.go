@@ -136,46 +136,23 @@ func TestKill9UnderLoad(t *testing.T) {
 	var inFlightAtKills int64
 	for cycle := range cycles {
 		target := int64(20 + rng.IntN(100))
-		var (
-			killing  atomic.Bool
-			acked    atomic.Int64
-			inFlight atomic.Int64
-			reached  = make(chan struct{})
-			done     = make(chan struct{})
-			once     sync.Once
-			wg       sync.WaitGroup
-		)
+		var pushers []*killPusher
 		for si, st := range stores {
 			for ci, conn := range conns {
-				p := &killPusher{
+				pushers = append(pushers, &killPusher{
 					name:   fmt.Sprintf("%s-%s-cycle%d", st.id, conn.name, cycle),
 					store:  st,
 					client: conn.client(srv.url),
 					rng:    rand.New(rand.NewPCG(seed, uint64(cycle)<<16|uint64(si)<<8|uint64(ci)+1)),
 					head:   st.head,
-				}
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					p.run(t, &killing, &inFlight, func() {
-						if acked.Add(1) == target {
-							once.Do(func() { close(reached) })
-						}
-					})
-				}()
+				})
 			}
 		}
-		go func() { wg.Wait(); close(done) }()
-		select {
-		case <-reached:
-		case <-done:
-			t.Fatalf("cycle %d: every pusher stopped before %d acknowledged pushes\n%s", cycle, target, srv.stderr)
-		}
-		killing.Store(true)
-		n := inFlight.Load()
+		load := runUntilAcked(t, pushers, target, srv.stderr)
+		n := load.inFlight.Load()
 		inFlightAtKills += n
 		srv.stop(t, syscall.SIGKILL)
-		<-done
+		<-load.done
 		if t.Failed() {
 			t.Fatalf("cycle %d: a pusher failed before the kill\n%s", cycle, srv.stderr)
 		}
@@ -188,7 +165,7 @@ func TestKill9UnderLoad(t *testing.T) {
 			}
 		}
 		t.Logf("cycle %d: killed after %d acknowledged pushes (%d in all), with %d pushes in flight; %d batches of unknown fate",
-			cycle, target, acked.Load(), n, unknown)
+			cycle, target, load.acked.Load(), n, unknown)
 
 		srv = startServer(t, dataDir)
 		waitReady(t, srv)
@@ -238,6 +215,44 @@ type killPusher struct {
 	rng    *rand.Rand
 	head   uint64 // the store's head as this pusher knows it
 	n      int    // batches pushed
+}
+
+// killLoad is pushers running until the server is killed.
+type killLoad struct {
+	killing  atomic.Bool   // set once the server is about to be killed
+	acked    atomic.Int64  // pushes acknowledged
+	inFlight atomic.Int64  // pushes sent and not answered yet
+	done     chan struct{} // closed when every pusher has stopped
+}
+
+// runUntilAcked starts the pushers and returns once target pushes have been acknowledged, with
+// killing set: the caller kills the server, then waits for done. It fails the test when every
+// pusher stopped before (stderr is the server's log, for the message).
+func runUntilAcked(t *testing.T, pushers []*killPusher, target int64, stderr fmt.Stringer) *killLoad {
+	t.Helper()
+	l := &killLoad{done: make(chan struct{})}
+	reached := make(chan struct{})
+	var once sync.Once
+	var wg sync.WaitGroup
+	for _, p := range pushers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p.run(t, &l.killing, &l.inFlight, func() {
+				if l.acked.Add(1) == target {
+					once.Do(func() { close(reached) })
+				}
+			})
+		}()
+	}
+	go func() { wg.Wait(); close(l.done) }()
+	select {
+	case <-reached:
+	case <-l.done:
+		t.Fatalf("every pusher stopped before %d acknowledged pushes\n%s", target, stderr)
+	}
+	l.killing.Store(true)
+	return l
 }
 
 // run pushes batches until killing is set, calling onAck after each acknowledged push. A push

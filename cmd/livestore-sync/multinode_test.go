@@ -6,7 +6,6 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -137,45 +136,22 @@ func TestNodeKilledOnPostgres(t *testing.T) {
 	for i := range stores {
 		stores[i] = &killStore{id: fmt.Sprintf("pg-kill-%d", i), batches: map[string]*killBatch{}}
 	}
-	var (
-		killing  atomic.Bool
-		acked    atomic.Int64
-		inFlight atomic.Int64
-		reached  = make(chan struct{})
-		done     = make(chan struct{})
-		once     sync.Once
-		wg       sync.WaitGroup
-	)
 	const target = 60
+	var pushers []*killPusher
 	for si, st := range stores {
 		for ci := range 2 {
-			p := &killPusher{
+			pushers = append(pushers, &killPusher{
 				name:   fmt.Sprintf("%s-%d", st.id, ci),
 				store:  st,
 				client: syncv1connect.NewSyncServiceClient(&http.Client{Transport: &http.Transport{}}, nodes[0].url),
 				rng:    rand.New(rand.NewPCG(seed, uint64(si)<<8|uint64(ci)+1)),
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				p.run(t, &killing, &inFlight, func() {
-					if acked.Add(1) == target {
-						once.Do(func() { close(reached) })
-					}
-				})
-			}()
+			})
 		}
 	}
-	go func() { wg.Wait(); close(done) }()
-	select {
-	case <-reached:
-	case <-done:
-		t.Fatalf("every pusher stopped before %d acknowledged pushes\n%s", target, nodes[0].stderr)
-	}
-	killing.Store(true)
-	t.Logf("killing node 1 after %d acknowledged pushes, %d in flight", acked.Load(), inFlight.Load())
+	load := runUntilAcked(t, pushers, target, nodes[0].stderr)
+	t.Logf("killing node 1 after %d acknowledged pushes, %d in flight", load.acked.Load(), load.inFlight.Load())
 	nodes[0].stop(t, syscall.SIGKILL)
-	<-done
+	<-load.done
 	if t.Failed() {
 		t.Fatalf("a pusher failed before the kill\n%s", nodes[0].stderr)
 	}
