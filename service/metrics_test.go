@@ -114,4 +114,3 @@ func gatherCounter(t *testing.T, reg *prometheus.Registry, name string) promethe
 	t.Fatalf("no metric %s", name)
 	return nil
 }
-
