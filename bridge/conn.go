@@ -126,7 +126,10 @@ func (c *wsConn) serve() {
 	if c.v03 != nil {
 		c.v03.start()
 	}
-	c.readLoop()
+	func() {
+		defer c.recoverSocket("read loop")
+		c.readLoop()
+	}()
 
 	c.abort()
 	<-c.closed

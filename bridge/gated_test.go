@@ -28,6 +28,9 @@ type gatedService struct {
 
 	// pushErr, when set, fails every push with this error instead of calling the service.
 	pushErr error
+	// pushPanics, when set, makes every push panic with it: a bug of the server's, as far as the
+	// bridge can tell.
+	pushPanics any
 	// liveGate, when set, holds every live page (a page sent after the pull's backlog) back
 	// until it is closed (or the pull's context ends); liveHeld receives a value each time a
 	// live page reaches the gate, so a test knows the page is being held rather than guessing
@@ -219,6 +222,9 @@ func (g *gatedService) Push(ctx context.Context, req *syncv1.PushRequest) error 
 				return ctx.Err()
 			}
 		}
+	}
+	if g.pushPanics != nil {
+		panic(g.pushPanics)
 	}
 	if g.pushErr != nil {
 		return g.pushErr

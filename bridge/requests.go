@@ -52,6 +52,7 @@ func (c *wsConn) handleFrame(data []byte) {
 	data = bytes.Clone(data)
 	go func() {
 		defer close(done)
+		defer c.recoverSocket("frame")
 		c.handleRequestFrame(data)
 	}()
 	<-done
@@ -144,6 +145,7 @@ func (c *wsConn) startRequest(m clientMessage) {
 	go func() {
 		defer c.requestsDone.Done()
 		defer cancel()
+		defer c.recoverSocket("request")
 		if call.pull != nil {
 			c.runPull(r, call.pull)
 		} else {

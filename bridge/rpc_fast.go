@@ -30,7 +30,8 @@ func decodeFastFrame(data []byte) (fastFrame, []byte) {
 	if bytes.Equal(data, fastPingFrame) {
 		return fastPing, nil
 	}
-	if !bytes.HasPrefix(data, fastAckStart) || !bytes.HasSuffix(data, fastAckEnd) {
+	if len(data) < len(fastAckStart)+len(fastAckEnd) || // the two may overlap: {"_tag":"Ack","requestId":"}
+		!bytes.HasPrefix(data, fastAckStart) || !bytes.HasSuffix(data, fastAckEnd) {
 		return fastNone, nil
 	}
 	id := data[len(fastAckStart) : len(data)-len(fastAckEnd)]

@@ -98,6 +98,7 @@ func (v *conn03) start() {
 	go func() {
 		defer v.finish(r)
 		defer close(v.liveDone)
+		defer v.c.recoverSocket("0.3 request")
 		v.follow(r, v.from)
 	}()
 }
@@ -252,6 +253,7 @@ func (v *conn03) startPush(m message03) {
 	go func() {
 		defer v.finish(r)
 		defer c.pushesRunning.Add(-1)
+		defer c.recoverSocket("0.3 request")
 		err := c.b.svc.Push(r.ctx, &syncv1.PushRequest{
 			StoreId: c.sr.StoreID, Batch: m.Batch, Payload: clientPayloadValue(nil, c.sr.Payload),
 		})
@@ -360,6 +362,7 @@ func (v *conn03) startPull(m message03) {
 	}
 	go func() {
 		defer v.finish(r)
+		defer c.recoverSocket("0.3 request")
 		req := &syncv1.PullRequest{StoreId: c.sr.StoreID, Payload: clientPayloadValue(nil, c.sr.Payload)}
 		if m.Cursor != nil {
 			req.Cursor = &syncv1.Cursor{EventSequenceNumber: cursor}
@@ -589,6 +592,7 @@ func (v *conn03) startAdmin(m message03) {
 	go func() {
 		defer v.finish(r)
 		defer c.pushesRunning.Add(-1)
+		defer c.recoverSocket("0.3 request")
 		if m.Tag == tag03AdminInfoReq {
 			info, err := admin.GetStore(r.ctx, c.sr.StoreID)
 			switch {
