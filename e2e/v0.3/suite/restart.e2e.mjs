@@ -41,6 +41,10 @@ test('restart: the log survives, clients reconnect and keep syncing', { timeout:
 test('a dropped socket: the client reconnects and receives later pushes', { timeout: 30_000 }, async () => {
   const store = uniqueStoreId03('reconnect')
   const writer = await makeClient03(server.url, store, { clientId: 'writer' })
+  // The writer's socket must be open now, or it could be the "next" socket awaited below: the
+  // writer's push could then land before the reader's new socket is open, and the 0.3.1 client
+  // does not pull again after reconnecting (it follows broadcasts only).
+  await writer.waitConnected()
   const before = new Set(liveSockets03())
   const reader = await makeClient03(server.url, store, { clientId: 'reader' })
   const fr = reader.follow()
