@@ -3,13 +3,13 @@ package service_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"sync"
 	"testing"
 	"time"
 
 	syncv1 "github.com/livestore-sync/livestore-sync/gen/livestore/sync/v1"
 	"github.com/livestore-sync/livestore-sync/service"
+	"github.com/livestore-sync/livestore-sync/service/servicetest"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -199,37 +199,7 @@ func TestRacingPushes(t *testing.T) {
 	t.Parallel()
 	svc := newService(t, "", service.Options{})
 	push(t, svc, "racing", events(0, 1))
-	const n = 16
-	errs := make(chan error, n)
-	var start sync.WaitGroup
-	start.Add(1)
-	for i := 0; i < n; i++ {
-		go func() {
-			start.Wait()
-			errs <- svc.Push(context.Background(), &syncv1.PushRequest{StoreId: "racing", Batch: []*syncv1.Event{{
-				Name: "x", Args: fmt.Sprintf(`{"by":%d}`, i), SeqNum: 2, ParentSeqNum: 1, ClientId: "c", SessionId: "s",
-			}}})
-		}()
-	}
-	start.Done()
-	wins := 0
-	for i := 0; i < n; i++ {
-		err := <-errs
-		var ahead *service.ServerAheadError
-		switch {
-		case err == nil:
-			wins++
-		case errors.As(err, &ahead):
-			if ahead.MinimumExpectedNum != 2 || ahead.ProvidedNum != 1 {
-				t.Errorf("ServerAheadError %+v, want {2 1}", ahead)
-			}
-		default:
-			t.Errorf("unexpected error: %v", err)
-		}
-	}
-	if wins != 1 {
-		t.Fatalf("%d pushes won, want exactly 1", wins)
-	}
+	servicetest.RacePushes(t, []*service.Service{svc}, "racing", 16)
 }
 
 func TestPersistenceAcrossReopen(t *testing.T) {

@@ -157,6 +157,15 @@ func newEvents(from uint64, n int) []*syncv1.Event {
 	return out
 }
 
+// eventCount is the number of events in pages.
+func eventCount(pages []*syncv1.PullResponse) int {
+	n := 0
+	for _, p := range pages {
+		n += len(p.GetBatch())
+	}
+	return n
+}
+
 // pullAll reads a whole non-live pull.
 func pullAll(ctx context.Context, client syncv1connect.SyncServiceClient, req *syncv1.PullRequest) ([]*syncv1.PullResponse, error) {
 	stream, err := client.Pull(ctx, connect.NewRequest(req))
@@ -296,11 +305,7 @@ func TestKilledServerLosesNothingAcknowledged(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := 0
-	for _, p := range pages {
-		n += len(p.GetBatch())
-	}
-	if n != 100 {
+	if n := eventCount(pages); n != 100 {
 		t.Fatalf("after SIGKILL the store has %d events, want 100", n)
 	}
 }

@@ -77,11 +77,7 @@ func TestServePostgres(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := 0
-	for _, p := range pages {
-		n += len(p.GetBatch())
-	}
-	if n != 30 {
+	if n := eventCount(pages); n != 30 {
 		t.Errorf("after SIGKILL the store has %d events, want 30", n)
 	}
 }

@@ -235,14 +235,26 @@ func testRacingAcrossNodes(t *testing.T, c Cluster) {
 	const store = "racing-across"
 	push(t, n[0], store, events("a", 0, 1))
 	pull(t, n[1], store, 0) // both nodes have the store cached at head 1
-	const racers = 16
+	RacePushes(t, n, store, 16)
+	for i, svc := range n {
+		if got := pull(t, svc, store, 0); len(got) != 2 {
+			t.Fatalf("node %d holds %d events, want 2", i, len(got))
+		}
+	}
+}
+
+// RacePushes pushes racers different events at parent 1 to the store, whose head must be 1, all
+// at once, spread over svcs (the nodes of one cluster, or one Service), and fails unless exactly
+// one push wins and every other is refused with ServerAheadError naming the real head.
+func RacePushes(t *testing.T, svcs []*service.Service, store string, racers int) {
+	t.Helper()
 	errs := make(chan error, racers)
 	var start sync.WaitGroup
 	start.Add(1)
 	for i := 0; i < racers; i++ {
 		go func() {
 			start.Wait()
-			errs <- n[i%2].Push(context.Background(), &syncv1.PushRequest{StoreId: store, Batch: []*syncv1.Event{{
+			errs <- svcs[i%len(svcs)].Push(context.Background(), &syncv1.PushRequest{StoreId: store, Batch: []*syncv1.Event{{
 				Name: "x", Args: fmt.Sprintf(`{"by":%d}`, i), SeqNum: 2, ParentSeqNum: 1, ClientId: fmt.Sprint(i), SessionId: "s",
 			}}})
 		}()
@@ -265,11 +277,6 @@ func testRacingAcrossNodes(t *testing.T, c Cluster) {
 	}
 	if wins != 1 {
 		t.Fatalf("%d pushes at parent 1 won, want exactly 1", wins)
-	}
-	for i, svc := range n {
-		if got := pull(t, svc, store, 0); len(got) != 2 {
-			t.Fatalf("node %d holds %d events, want 2", i, len(got))
-		}
 	}
 }
 

@@ -38,21 +38,13 @@ func (e *Engine) Append(storeID string, prevHead uint64, events []storage.Record
 	if err := checkAppend(storeID, prevHead, events, &info); err != nil {
 		return fmt.Errorf("pgstore: append to store %q: %w", storeID, err)
 	}
-	n := len(events)
-	seqs, parents := make([]string, n), make([]string, n)
-	names, args, clients, sessions := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
-	ats := make([]int64, n)
-	for i := range events {
-		r := &events[i]
-		seqs[i], parents[i] = num(r.SeqNum), num(r.ParentSeqNum)
-		names[i], args[i], clients[i], sessions[i], ats[i] = r.Name, r.Args, r.ClientID, r.SessionID, r.CreatedAt
-	}
 	ctx, cancel := e.op()
 	defer cancel()
-	tag, err := e.pool.Exec(ctx, e.q.appendEvents, idHash(storeID), num(prevHead), info.BackendID,
-		num(info.Head), num(info.EventCount), num(info.EventBytes), createdAt(info.CreatedAt),
-		seqs, parents, names, args, clients, sessions, ats,
-		e.channel, payload(storeID, info.BackendID, info.Head))
+	params := []any{idHash(storeID), num(prevHead), info.BackendID,
+		num(info.Head), num(info.EventCount), num(info.EventBytes), createdAt(info.CreatedAt)}
+	params = append(params, eventColumns(events)...)
+	params = append(params, e.channel, payload(storeID, info.BackendID, info.Head))
+	tag, err := e.pool.Exec(ctx, e.q.appendEvents, params...)
 	if err != nil {
 		return fmt.Errorf("pgstore: append to store %q: %w", storeID, classify(err))
 	}
@@ -70,6 +62,21 @@ func (e *Engine) Append(storeID string, prevHead uint64, events []storage.Record
 	}
 	return fmt.Errorf("%w: store %q: stored head is %s of backend %q, append is after %d of backend %q",
 		storage.ErrHeadMismatch, storeID, head, backend, prevHead, info.BackendID)
+}
+
+// eventColumns returns events as the seven column arrays the append statement unnests, in its
+// order: seq_num, parent_seq_num, name, args, client_id, session_id (text) and created_at_ms.
+func eventColumns(events []storage.Record) []any {
+	n := len(events)
+	seqs, parents := make([]string, n), make([]string, n)
+	names, args, clients, sessions := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	ats := make([]int64, n)
+	for i := range events {
+		r := &events[i]
+		seqs[i], parents[i] = num(r.SeqNum), num(r.ParentSeqNum)
+		names[i], args[i], clients[i], sessions[i], ats[i] = r.Name, r.Args, r.ClientID, r.SessionID, r.CreatedAt
+	}
+	return []any{seqs, parents, names, args, clients, sessions, ats}
 }
 
 // checkAppend checks that events continue the log after prevHead up to info.Head, and that their

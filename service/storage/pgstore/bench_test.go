@@ -88,16 +88,9 @@ func BenchmarkAppendWithoutNotify(b *testing.B) {
 	for _, n := range benchSizes {
 		b.Run(fmt.Sprintf("events=%d", n), func(b *testing.B) {
 			benchRun(b, e, n, func(id string, _ int64, prev uint64, evs []storage.Record) error {
-				seqs, parents := make([]string, len(evs)), make([]string, len(evs))
-				names, args, clients, sessions := make([]string, len(evs)), make([]string, len(evs)), make([]string, len(evs)), make([]string, len(evs))
-				ats := make([]int64, len(evs))
-				for i, r := range evs {
-					seqs[i], parents[i], names[i], args[i], clients[i], sessions[i], ats[i] =
-						num(r.SeqNum), num(r.ParentSeqNum), r.Name, r.Args, r.ClientID, r.SessionID, r.CreatedAt
-				}
 				head := evs[len(evs)-1].SeqNum
-				_, err := e.pool.Exec(context.Background(), stmt, idHash(id), num(prev), "b", num(head), "0", "0", time.UnixMilli(0),
-					seqs, parents, names, args, clients, sessions, ats)
+				params := append([]any{idHash(id), num(prev), "b", num(head), "0", "0", time.UnixMilli(0)}, eventColumns(evs)...)
+				_, err := e.pool.Exec(context.Background(), stmt, params...)
 				return err
 			})
 		})
@@ -148,14 +141,7 @@ func BenchmarkInsertCeiling(b *testing.B) {
 	for _, n := range benchSizes {
 		b.Run(fmt.Sprintf("events=%d", n), func(b *testing.B) {
 			benchRun(b, e, n, func(_ string, key int64, _ uint64, evs []storage.Record) error {
-				seqs, parents := make([]string, len(evs)), make([]string, len(evs))
-				names, args, clients, sessions := make([]string, len(evs)), make([]string, len(evs)), make([]string, len(evs)), make([]string, len(evs))
-				ats := make([]int64, len(evs))
-				for i, r := range evs {
-					seqs[i], parents[i], names[i], args[i], clients[i], sessions[i], ats[i] =
-						num(r.SeqNum), num(r.ParentSeqNum), r.Name, r.Args, r.ClientID, r.SessionID, r.CreatedAt
-				}
-				_, err := e.pool.Exec(ctx, insert, key, seqs, parents, names, args, clients, sessions, ats)
+				_, err := e.pool.Exec(ctx, insert, append([]any{key}, eventColumns(evs)...)...)
 				return err
 			})
 		})
