@@ -23,63 +23,103 @@ import (
 //
 // A cursor whose backend id is set and is not the store's fails with *BackendIDMismatchError
 // before anything is sent.
-func (s *Service) PullPages(ctx context.Context, req *syncv1.PullRequest, send func(*Page) error) (err error) {
+func (s *Service) PullPages(ctx context.Context, req *syncv1.PullRequest, send func(*Page) error) error {
+	_, err := s.pull(ctx, req, send, nil)
+	return err
+}
+
+// pull runs a pull: its backlog through send, then, for a live pull, every later push: through
+// send from this goroutine when recv is nil (PullPages), else through recv once pull has
+// returned detached (PullAsync). A pull that did not detach has ended with err.
+func (s *Service) pull(ctx context.Context, req *syncv1.PullRequest, send func(*Page) error, recv LiveReceiver) (detached bool, err error) {
 	if err := s.track(); err != nil {
-		return err
+		return false, err
 	}
-	defer s.inflight.Done()
+	run := &pullRun{s: s}
+	defer func() {
+		if !detached {
+			run.end(err)
+		}
+	}()
 	annotatePull(ctx, req)
 	if err := s.checkStoreID(req.GetStoreId()); err != nil {
-		return err
+		return false, err
 	}
 	if s.hooks.OnPull != nil || s.hooks.OnPullResult != nil {
 		hc := s.hookContext(ctx, req.GetStoreId(), req.GetPayload())
 		if s.hooks.OnPull != nil {
 			if err := s.hooks.OnPull(ctx, req, hc); err != nil {
-				return &RejectedError{Op: "pull", Err: err}
+				return false, &RejectedError{Op: "pull", Err: err}
 			}
 		}
-		if s.hooks.OnPullResult != nil {
-			defer func() { s.hooks.OnPullResult(ctx, req, hc, err) }()
+		if f := s.hooks.OnPullResult; f != nil {
+			hookCtx := ctx
+			run.result = func(err error) { f(hookCtx, req, hc, err) }
 		}
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	defer context.AfterFunc(s.ctx, cancel)()
+	ctx, run.cancel = context.WithCancel(ctx)
+	run.stopOnClose = context.AfterFunc(s.ctx, run.cancel)
 
 	st := s.acquireStore(req.GetStoreId())
-	defer s.releaseStore(st)
+	run.st = st
 	if err := st.lock(ctx); err != nil {
-		return s.ended(ctx)
+		return false, s.ended(ctx)
 	}
 	err = s.loadFresh(st, true)
 	info := st.info
 	st.unlock()
 	if err != nil {
-		return err
+		return false, err
 	}
 	cursor := req.GetCursor()
 	if id := cursor.GetBackendId(); id != "" && id != info.BackendID {
-		return &BackendIDMismatchError{Expected: info.BackendID, Received: id}
+		return false, &BackendIDMismatchError{Expected: info.BackendID, Received: id}
 	}
 
 	after := cursor.GetEventSequenceNumber()
 	upTo := info.Head
 	if err := s.sendBacklog(ctx, st.id, info, after, true, send); err != nil {
-		return err
+		return false, err
 	}
 	if !req.GetLive() {
-		return nil
+		return false, nil
 	}
-	return s.sendLive(ctx, st, info.BackendID, max(after, upTo), send)
+	after = max(after, upTo)
+	if recv != nil {
+		return s.detachLive(ctx, run, info.BackendID, after, send, recv)
+	}
+	return false, s.sendLive(ctx, st, info.BackendID, after, send)
 }
 
-// sendLive catches up from after to the store's head, then subscribes and forwards every later
-// push. Subscribing happens under the store's lock once the head is after, so every later push
-// is delivered exactly once.
-func (s *Service) sendLive(ctx context.Context, st *store, backendID string, after uint64, send func(*Page) error) error {
-	var sub *subscription
-	for sub == nil {
+// A pullRun is what a running pull holds, given back by end when the pull ends.
+type pullRun struct {
+	s           *Service
+	cancel      context.CancelFunc // of the pull's context
+	stopOnClose func() bool        // the service's close cancelling it
+	st          *store             // acquired
+	result      func(error)        // Hooks.OnPullResult, when set
+}
+
+// end gives back what the pull held, calls Hooks.OnPullResult with err, and stops tracking it.
+func (run *pullRun) end(err error) {
+	if run.st != nil {
+		run.s.releaseStore(run.st)
+	}
+	if run.stopOnClose != nil {
+		run.stopOnClose()
+		run.cancel()
+	}
+	if run.result != nil {
+		run.result(err)
+	}
+	run.s.inflight.Done()
+}
+
+// catchUpAndSubscribe sends the events from after to the store's head, then registers the
+// subscriber newSub returns: under the store's lock once the store's head is after, so that the
+// subscriber is offered every later push exactly once.
+func (s *Service) catchUpAndSubscribe(ctx context.Context, st *store, backendID string, after uint64, send func(*Page) error, newSub func() subscriber) error {
+	for {
 		if err := st.lock(ctx); err != nil {
 			return s.ended(ctx)
 		}
@@ -93,20 +133,33 @@ func (s *Service) sendLive(ctx context.Context, st *store, backendID string, aft
 		}
 		info := st.info
 		if info.Head <= after {
-			sub = st.subscribe(s.limits.LiveQueueLength, int64(s.limits.LiveQueueBytes), s.budget)
+			st.add(newSub())
 			if s.shared != nil && st.stale.Load() {
 				// Another node wrote while this pull read the backlog, and was reported before
 				// the pull was counted (scheduleRefresh): catch up from the engine now.
 				s.refreshLive(st)
 			}
+			st.unlock()
+			return nil
 		}
 		st.unlock()
-		if sub == nil {
-			if err := s.sendBacklog(ctx, st.id, info, after, false, send); err != nil {
-				return err
-			}
-			after = info.Head
+		if err := s.sendBacklog(ctx, st.id, info, after, false, send); err != nil {
+			return err
 		}
+		after = info.Head
+	}
+}
+
+// sendLive catches up from after to the store's head, then subscribes and forwards every later
+// push through send from the calling goroutine.
+func (s *Service) sendLive(ctx context.Context, st *store, backendID string, after uint64, send func(*Page) error) error {
+	var sub *subscription
+	err := s.catchUpAndSubscribe(ctx, st, backendID, after, send, func() subscriber {
+		sub = newSubscription(s.limits.LiveQueueLength, int64(s.limits.LiveQueueBytes), s.budget)
+		return sub
+	})
+	if err != nil {
+		return err
 	}
 	defer s.noteLive(-1) // last: the pull has let go of everything
 	defer st.unsubscribe(sub)

@@ -27,7 +27,7 @@ type store struct {
 	// live pulls, they have been given every event up to info.Head of info.BackendID: every change
 	// of info goes through Service.setInfo or Service.append, which publish what it adds.
 	info storage.StoreInfo
-	subs map[*subscription]struct{}
+	subs map[subscriber]struct{}
 
 	// Read without the lock, by the watcher of a shared engine (see shared.go):
 	// known is the backend id and head of info, once loaded; live is len(subs).
@@ -41,7 +41,7 @@ type store struct {
 }
 
 func newStore(id string) *store {
-	return &store{id: id, token: make(chan struct{}, 1), subs: make(map[*subscription]struct{})}
+	return &store{id: id, token: make(chan struct{}, 1), subs: make(map[subscriber]struct{})}
 }
 
 // lock takes the store's lock, or returns ctx's error when ctx ends first.
@@ -84,12 +84,36 @@ type subscription struct {
 	err  error
 }
 
-// subscribe registers a live pull with a queue of at most queueLen pushes and maxBytes bytes.
-// The caller holds the lock.
-func (st *store) subscribe(queueLen int, maxBytes int64, b *budget.Budget) *subscription {
-	sub := &subscription{maxLen: queueLen, budget: b, bytes: budget.NewAccount(b, maxBytes), wake: make(chan struct{}, 1)}
+// A subscriber is a live pull registered with its store (store.add): publish offers it the
+// delivery of every later push, in order, until the store or the pull ends it.
+type subscriber interface {
+	// offer hands d to the subscriber without waiting, reporting false when it cannot take it;
+	// the store then ends it with ErrLivePullBehind. It is called under the store's lock.
+	offer(d delivery) bool
+	// finish ends the subscriber with err; only the first call has an effect. It may be called
+	// under the store's lock, and must not take it.
+	finish(err error)
+}
+
+// add registers a subscriber. The caller holds the lock.
+func (st *store) add(sub subscriber) {
 	st.subs[sub] = struct{}{}
 	st.live.Store(int32(len(st.subs)))
+}
+
+// remove unregisters a subscriber, if the store has not ended it already. The caller must not
+// hold the lock.
+func (st *store) remove(sub subscriber) {
+	st.token <- struct{}{}
+	delete(st.subs, sub)
+	st.live.Store(int32(len(st.subs)))
+	<-st.token
+}
+
+// newSubscription returns a live pull's queue of at most queueLen pushes and maxBytes bytes, a
+// member of the budget b until unsubscribe.
+func newSubscription(queueLen int, maxBytes int64, b *budget.Budget) *subscription {
+	sub := &subscription{maxLen: queueLen, budget: b, bytes: budget.NewAccount(b, maxBytes), wake: make(chan struct{}, 1)}
 	b.Join(sub)
 	return sub
 }
@@ -97,10 +121,7 @@ func (st *store) subscribe(queueLen int, maxBytes int64, b *budget.Budget) *subs
 // unsubscribe removes a subscription, if the store has not ended it already, and gives back the
 // bytes of what it still had queued. The caller must not hold the lock.
 func (st *store) unsubscribe(sub *subscription) {
-	st.token <- struct{}{}
-	delete(st.subs, sub)
-	st.live.Store(int32(len(st.subs)))
-	<-st.token
+	st.remove(sub)
 	sub.budget.Leave(sub)
 	sub.finish(ErrClosed)
 }
@@ -189,9 +210,9 @@ func (sub *subscription) next(ctx context.Context) (delivery, error) {
 // release gives back the bytes of a delivery taken from the queue.
 func (sub *subscription) release(n int64) { sub.bytes.Give(n) }
 
-// publish hands a delivery to every subscription without waiting: a subscription that cannot
-// take it (queue full, or evicted by the budget) is ended with ErrLivePullBehind. The caller
-// holds the lock.
+// publish hands a delivery to every subscriber without waiting: one that cannot take it (a
+// queue full, or evicted by the budget) is ended with ErrLivePullBehind. The caller holds the
+// lock.
 func (st *store) publish(d delivery, m *Metrics) {
 	for sub := range st.subs {
 		if !sub.offer(d) {
@@ -201,21 +222,21 @@ func (st *store) publish(d delivery, m *Metrics) {
 	}
 }
 
-// end removes a subscription and ends it with err. The caller holds the lock.
-func (st *store) end(sub *subscription, err error) {
+// end removes a subscriber and ends it with err. The caller holds the lock.
+func (st *store) end(sub subscriber, err error) {
 	delete(st.subs, sub)
 	st.live.Store(int32(len(st.subs)))
 	sub.finish(err)
 }
 
-// endAll ends every subscription with err. The caller holds the lock.
+// endAll ends every subscriber with err. The caller holds the lock.
 func (st *store) endAll(err error) {
 	for sub := range st.subs {
 		st.end(sub, err)
 	}
 }
 
-// closeSubscriptions ends every subscription with err.
+// closeSubscriptions ends every subscriber with err.
 func (st *store) closeSubscriptions(err error) {
 	st.token <- struct{}{}
 	st.endAll(err)

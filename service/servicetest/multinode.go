@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -113,21 +114,38 @@ type live struct {
 	cancel context.CancelFunc
 }
 
+// liveStarts counts the live pulls started, so that startLive alternates between the two kinds.
+var liveStarts atomic.Uint64
+
+// startLive starts a live pull of the store and waits until it has received its backlog's first
+// page. One pull in two runs on a goroutine of its own (Service.Pull), the other without one
+// (Service.PullAsync, as the WebSocket transport runs them), so every scenario covers both.
 func startLive(t *testing.T, svc *service.Service, storeID string) *live {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	l := &live{events: make(chan *syncv1.Event, 100_000), done: make(chan error, 1), cancel: cancel}
 	started := make(chan struct{})
 	var once sync.Once
-	go func() {
-		l.done <- svc.Pull(ctx, &syncv1.PullRequest{StoreId: storeID, Live: true}, func(p *syncv1.PullResponse) error {
-			once.Do(func() { close(started) })
-			for _, e := range p.GetBatch() {
-				l.events <- e.GetEvent()
-			}
+	page := func(p *syncv1.PullResponse) {
+		once.Do(func() { close(started) })
+		for _, e := range p.GetBatch() {
+			l.events <- e.GetEvent() // never blocks: room for every event of a scenario
+		}
+	}
+	req := &syncv1.PullRequest{StoreId: storeID, Live: true}
+	if liveStarts.Add(1)%2 == 0 {
+		go svc.PullAsync(ctx, req, func(p *service.Page) error {
+			page(p.Response())
 			return nil
-		})
-	}()
+		}, &liveReceiver{page: page, ended: func(err error) { l.done <- err }})
+	} else {
+		go func() {
+			l.done <- svc.Pull(ctx, req, func(p *syncv1.PullResponse) error {
+				page(p)
+				return nil
+			})
+		}()
+	}
 	t.Cleanup(func() { cancel(); <-l.done })
 	select {
 	case <-started: // the backlog's first page: the pull is past its start
@@ -136,6 +154,19 @@ func startLive(t *testing.T, svc *service.Service, storeID string) *live {
 	}
 	return l
 }
+
+// liveReceiver is a service.LiveReceiver handing each page to page, and the end to ended.
+type liveReceiver struct {
+	page  func(*syncv1.PullResponse)
+	ended func(error)
+}
+
+func (r *liveReceiver) Deliver(p *service.Page) bool {
+	r.page(p.Response())
+	return true
+}
+
+func (r *liveReceiver) Ended(err error) { r.ended(err) }
 
 // expect receives the next n events and fails unless they are seq_nums from+1 … from+n, in order.
 func (l *live) expect(t *testing.T, from uint64, n int) []*syncv1.Event {
