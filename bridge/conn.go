@@ -15,6 +15,7 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/livestore-sync/livestore-sync/service"
+	"github.com/livestore-sync/livestore-sync/service/budget"
 )
 
 // wsConn is one LiveStore WebSocket: a read loop (serve), a writer goroutine fed by a bounded
@@ -33,7 +34,9 @@ type wsConn struct {
 
 	mu       sync.Mutex
 	requests map[string]*request // running requests by id
-	progress chan struct{}       // closed and replaced whenever a pull advances (order.go)
+	// progress, made by a push waiting for live pulls to advance (order.go), is closed, and
+	// dropped, when one does; nil while no push waits.
+	progress chan struct{}
 	// requestEnded is closed and replaced whenever a request ends (a push waiting for a place
 	// under MaxRequestsPerSocket waits for it).
 	requestEnded chan struct{}
@@ -57,6 +60,9 @@ type wsConn struct {
 	// time (the library's close handshake may take seconds); nil in tests that build a wsConn
 	// without one.
 	raw net.Conn
+	// gw is what the library writes the socket through (hijackRecorder): the writer gathers
+	// its frames in it for one system call. nil in tests without a hijacked connection.
+	gw *gatherWriter
 
 	// v03 is set on a socket that speaks LiveStore 0.3's protocol (ws03.go): it handles the
 	// socket's frames instead of the Effect RPC handler.
@@ -84,7 +90,6 @@ func newConn(b *Bridge, ws *websocket.Conn, sr syncQuery, h http.Header) *wsConn
 		cancel:       cancel,
 		out:          newOutQueue(b.opts.OutgoingQueueFrames, b.opts.OutgoingQueueBytes, b.opts.OutgoingBudget),
 		requests:     make(map[string]*request),
-		progress:     make(chan struct{}),
 		requestEnded: make(chan struct{}),
 		closing:      make(chan struct{}),
 		closed:       make(chan struct{}),
@@ -255,8 +260,9 @@ func (c *wsConn) logReadEnd(err error) {
 	c.log.Debug("livestore websocket: read failed", "err", err)
 }
 
-// writeLoop writes queued frames, one at a time, until none is left or the socket starts
-// closing. It runs as the outQueue's writer.
+// writeLoop writes queued frames until none is left or the socket starts closing. It runs as
+// the outQueue's writer. On a hijacked connection, the frames queued together go out in one
+// system call (writeGathered).
 func (c *wsConn) writeLoop() {
 	for {
 		if c.isClosing() {
@@ -270,38 +276,89 @@ func (c *wsConn) writeLoop() {
 			c.closeWith(c.drainClose)
 			return
 		}
-		err := c.write(frame)
-		c.out.written(frame)
+		var err error
+		marker := false
+		if c.gw != nil {
+			marker, err = c.writeGathered(frame)
+		} else {
+			err = c.write(frame)
+			c.out.written(int64(frame.size()))
+		}
 		if err != nil {
 			c.log.Debug("livestore websocket: write failed", "err", err)
 			c.abort()
 			return
 		}
+		if marker {
+			c.closeWith(c.drainClose)
+			return
+		}
 	}
 }
 
-// writeBuffers holds the buffers frames in parts are assembled in for writing, shared by every
-// socket, so that an idle socket holds none.
+// maxGatheredBytes is the most bytes of frames writeGathered gathers for one system call (a
+// larger frame goes alone).
+const maxGatheredBytes = 64 << 10
+
+// writeGathered writes frame, and the frames queued after it up to maxGatheredBytes, with one
+// system call (gatherWriter), within Options.WriteTimeout. It reports whether it took the drain's
+// marker from the queue: the frames before it are written, and the socket is to close.
+func (c *wsConn) writeGathered(frame outFrame) (marker bool, err error) {
+	c.gw.gather()
+	var n int64
+	for {
+		n += int64(frame.size())
+		// Nothing blocks while gathering: no deadline for the library to watch.
+		if err = c.writeMessage(context.Background(), frame); err != nil || c.gw.gathered() >= maxGatheredBytes || c.isClosing() {
+			break
+		}
+		var more bool
+		if frame, more = c.out.nextQueued(); !more {
+			break
+		}
+		if frame.isMarker() {
+			marker = true
+			break
+		}
+	}
+	if sent := c.gw.send(c.b.opts.WriteTimeout); err == nil {
+		err = sent
+	}
+	c.out.written(n)
+	return marker, err
+}
+
+// writeBuffers holds the buffers frames in parts are assembled in for writing, and writes are
+// gathered in (gatherWriter), shared by every socket, so that an idle socket holds none.
 var writeBuffers = sync.Pool{New: func() any { return new([]byte) }}
 
 // maxPooledWriteBuffer is the largest buffer writeBuffers keeps.
 const maxPooledWriteBuffer = 4 << 20
 
-// write writes one frame as one WebSocket message, within Options.WriteTimeout.
-func (c *wsConn) write(frame outFrame) error {
-	data := frame.head
-	var buf *[]byte
-	if frame.shared != nil || frame.tail != nil {
-		buf = writeBuffers.Get().(*[]byte)
-		data = frame.appendTo((*buf)[:0])
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), c.b.opts.WriteTimeout)
-	err := c.ws.Write(ctx, websocket.MessageText, data)
-	cancel()
-	if buf != nil && cap(data) <= maxPooledWriteBuffer {
-		*buf = data[:0]
+// putWriteBuffer gives buf back to writeBuffers, unless it grew too large to keep.
+func putWriteBuffer(buf *[]byte) {
+	if cap(*buf) <= maxPooledWriteBuffer {
+		*buf = (*buf)[:0]
 		writeBuffers.Put(buf)
 	}
+}
+
+// write writes one frame as one WebSocket message, within Options.WriteTimeout.
+func (c *wsConn) write(frame outFrame) error {
+	ctx, cancel := context.WithTimeout(context.Background(), c.b.opts.WriteTimeout)
+	defer cancel()
+	return c.writeMessage(ctx, frame)
+}
+
+// writeMessage writes one frame as one WebSocket message, within ctx.
+func (c *wsConn) writeMessage(ctx context.Context, frame outFrame) error {
+	if frame.shared == nil && frame.tail == nil {
+		return c.ws.Write(ctx, websocket.MessageText, frame.head)
+	}
+	buf := writeBuffers.Get().(*[]byte)
+	*buf = frame.appendTo((*buf)[:0])
+	err := c.ws.Write(ctx, websocket.MessageText, *buf)
+	putWriteBuffer(buf)
 	return err
 }
 
@@ -313,12 +370,23 @@ func (c *wsConn) send(frame []byte) bool {
 
 // sendFrame is send of a frame in parts (outFrame).
 func (c *wsConn) sendFrame(frame outFrame) bool {
+	return c.queued(frame, c.out.push)
+}
+
+// sendFrameAndWrite is sendFrame for a caller that may block on the client (a pull's goroutine,
+// holding no lock): when no writer runs, it writes the frame itself (outQueue.pushAndWrite).
+func (c *wsConn) sendFrameAndWrite(frame outFrame) bool {
+	return c.queued(frame, c.out.pushAndWrite)
+}
+
+// queued queues frame with push, closing the socket when the frame does not fit.
+func (c *wsConn) queued(frame outFrame, push func(budget.Member, outFrame) pushResult) bool {
 	select {
 	case <-c.closing:
 		return false
 	default:
 	}
-	switch c.out.push(c, frame) {
+	switch push(c, frame) {
 	case pushed:
 		return true
 	case budgetRefuse:

@@ -1,11 +1,8 @@
 package bridge
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"time"
 )
@@ -144,8 +141,7 @@ func (c *wsConn) beginDrain(cr closeRequest) (pushes, pulls int) {
 		}
 		// Pushes waiting for live pulls to deliver their events (order.go) need not wait for
 		// pulls that are gone.
-		close(c.progress)
-		c.progress = make(chan struct{})
+		c.signalProgress()
 		c.mu.Unlock()
 		for _, r := range ended {
 			r.cancel()
@@ -175,55 +171,3 @@ func (c *wsConn) forceClose() {
 		_ = c.raw.Close()
 	}
 }
-
-// hijackRecorder is the ResponseWriter handed to websocket.Accept: it keeps the connection the
-// library hijacks, for forceClose.
-type hijackRecorder struct {
-	http.ResponseWriter
-	conn net.Conn
-}
-
-// Hijack hijacks the connection of the wrapped ResponseWriter and keeps it. The buffers it
-// returns are small (socketReadBuffer, socketWriteBuffer), not net/http's 4 KiB ones: a socket
-// keeps them as long as it is open, and frames larger than them are read and written without
-// copying through them anyway.
-func (h *hijackRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
-	conn, brw, err := http.NewResponseController(h.ResponseWriter).Hijack()
-	if err != nil {
-		return nil, nil, fmt.Errorf("hijack: %w", err)
-	}
-	if err := brw.Writer.Flush(); err != nil {
-		conn.Close()
-		return nil, nil, fmt.Errorf("hijack: %w", err)
-	}
-	if n := brw.Reader.Buffered(); n > 0 { // sent by the client after its request, already read
-		buffered, _ := brw.Reader.Peek(n)
-		conn = &prefixedConn{Conn: conn, prefix: bytes.Clone(buffered)}
-	}
-	h.conn = conn
-	return conn, bufio.NewReadWriter(bufio.NewReaderSize(conn, socketReadBuffer), bufio.NewWriterSize(conn, socketWriteBuffer)), nil
-}
-
-// The buffers of a hijacked connection (hijackRecorder).
-const (
-	socketReadBuffer  = 512
-	socketWriteBuffer = 512
-)
-
-// prefixedConn is a net.Conn whose reads return prefix before what the connection reads.
-type prefixedConn struct {
-	net.Conn
-	prefix []byte
-}
-
-func (c *prefixedConn) Read(p []byte) (int, error) {
-	if len(c.prefix) > 0 {
-		n := copy(p, c.prefix)
-		c.prefix = c.prefix[n:]
-		return n, nil
-	}
-	return c.Conn.Read(p)
-}
-
-// Unwrap returns the wrapped ResponseWriter, for http.ResponseController.
-func (h *hijackRecorder) Unwrap() http.ResponseWriter { return h.ResponseWriter }

@@ -41,12 +41,16 @@ var chunkTail = []byte(`]}`)
 // chunkFrame returns the Chunk {"_tag":"Chunk","requestId":…,"values":[<page>]} in parts: its
 // own start, the page's JSON, shared with every other socket the page is sent to, and its end.
 func chunkFrame(requestID string, page *service.Page) outFrame {
+	return outFrame{head: chunkHead(requestID), shared: page.JSON(), tail: chunkTail}
+}
+
+// chunkHead returns the start of the Chunk frames of the request requestID, up to their values.
+func chunkHead(requestID string) []byte {
 	const start, values = `{"_tag":"Chunk","requestId":`, `,"values":[`
 	head := make([]byte, 0, len(start)+eventjson.StringSize(requestID)+len(values))
 	head = append(head, start...)
 	head = eventjson.AppendString(head, requestID)
-	head = append(head, values...)
-	return outFrame{head: head, shared: page.JSON(), tail: chunkTail}
+	return append(head, values...)
 }
 
 // exit is the body of an Exit message, already encoded (see the exit* functions).

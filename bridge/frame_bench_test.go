@@ -27,7 +27,7 @@ func BenchmarkClientFrame(b *testing.B) {
 				default:
 				}
 				if f, ok := c.out.next(); ok {
-					c.out.written(f)
+					c.out.written(int64(f.size()))
 				}
 			}
 		})

@@ -107,6 +107,7 @@ func newGatedService(t testing.TB, opts service.Options) *gatedService {
 var (
 	_ SyncService  = (*gatedService)(nil)
 	_ pagePuller   = (*gatedService)(nil)
+	_ asyncPuller  = (*gatedService)(nil)
 	_ headerKeeper = (*gatedService)(nil)
 )
 
@@ -264,6 +265,36 @@ func (g *gatedService) PullPages(ctx context.Context, req *syncv1.PullRequest, s
 		}
 		return nil
 	})
+}
+
+// PullAsync is the service's, after the injected delay. With liveGate set, it is PullPages run to
+// its end (pullPagesAsync), so that live pages can be held at the gate.
+func (g *gatedService) PullAsync(ctx context.Context, req *syncv1.PullRequest, send func(*service.Page) error, recv service.LiveReceiver) {
+	if g.liveGate != nil {
+		pullPagesAsync(ctx, g.PullPages, req, send, recv)
+		return
+	}
+	ended := &gatedReceiver{LiveReceiver: recv, ended: func(err error) {
+		g.callEnded(ctx)
+		g.pullEnded <- err
+	}}
+	if err := g.delay(ctx); err != nil {
+		ended.Ended(err)
+		return
+	}
+	g.Service.PullAsync(ctx, req, send, ended)
+}
+
+// gatedReceiver is a pull's receiver that reports the pull's end to the gated service first.
+type gatedReceiver struct {
+	service.LiveReceiver
+	ended func(error)
+}
+
+// Ended reports the end, then tells the pull's receiver.
+func (r *gatedReceiver) Ended(err error) {
+	r.ended(err)
+	r.LiveReceiver.Ended(err)
 }
 
 // livePulls returns the number of live pulls the service has subscribed to their store's

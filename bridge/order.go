@@ -33,8 +33,16 @@ func (c *wsConn) advance(r *request, seqNum uint64, endsBacklog bool) {
 	if endsBacklog {
 		r.pos.live = true
 	}
-	close(c.progress)
-	c.progress = make(chan struct{})
+	c.signalProgress()
+}
+
+// signalProgress wakes the pushes waiting for live pulls to advance (awaitLiveDelivery). The
+// caller holds c.mu.
+func (c *wsConn) signalProgress() {
+	if c.progress != nil {
+		close(c.progress)
+		c.progress = nil
+	}
 }
 
 // awaitLiveDelivery waits until every live pull of the socket has sent the events up to seqNum,
@@ -50,6 +58,9 @@ func (c *wsConn) awaitLiveDelivery(ctx context.Context, seqNum uint64, maxWait t
 				behind = true
 				break
 			}
+		}
+		if c.progress == nil {
+			c.progress = make(chan struct{})
 		}
 		progress := c.progress
 		c.mu.Unlock()

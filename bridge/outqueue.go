@@ -86,30 +86,53 @@ func newOutQueue(maxFrames, maxBytes int, b *budget.Budget) *outQueue {
 // larger than the socket's byte bound is accepted when nothing else is queued. When no writer
 // runs, push starts q.write in a goroutine of its own (the writer).
 func (q *outQueue) push(self budget.Member, frame outFrame) pushResult {
+	res, claimed := q.enqueue(self, frame)
+	if claimed {
+		go q.runWriter()
+	}
+	return res
+}
+
+// pushAndWrite is push for a caller that may block on the client: when no writer runs, the
+// caller is the writer, and writes frame (and whatever is queued meanwhile) before it returns,
+// saving a goroutine's start and wake per frame.
+func (q *outQueue) pushAndWrite(self budget.Member, frame outFrame) pushResult {
+	res, claimed := q.enqueue(self, frame)
+	if claimed {
+		q.runWriter()
+	}
+	return res
+}
+
+// enqueue queues frame (see push), reporting whether the caller is to run the writer (no writer
+// runs, and none is stopped).
+func (q *outQueue) enqueue(self budget.Member, frame outFrame) (res pushResult, claimed bool) {
 	n := int64(frame.size())
 	switch q.bytes.Take(self, n) {
 	case budget.OverAccount:
-		return queueFull
+		return queueFull, false
 	case budget.OverBudget:
-		return budgetRefuse
+		return budgetRefuse, false
 	}
 	q.mu.Lock()
+	defer q.mu.Unlock()
 	if len(q.frames) >= q.maxFrames {
-		q.mu.Unlock()
 		q.release(n)
-		return queueFull
+		return queueFull, false
 	}
 	q.frames = append(q.frames, frame)
 	if !q.writing && !q.stopped {
 		q.writing = true
 		q.writers.Add(1)
-		go func() {
-			defer q.writers.Done()
-			q.write()
-		}()
+		return pushed, true
 	}
-	q.mu.Unlock()
-	return pushed
+	return pushed, false
+}
+
+// runWriter runs the writer claimed by enqueue.
+func (q *outQueue) runWriter() {
+	defer q.writers.Done()
+	q.write()
 }
 
 // next takes the oldest queued frame for the writer, reporting false when there is none: the
@@ -122,6 +145,22 @@ func (q *outQueue) next() (outFrame, bool) {
 		q.writing = false
 		return outFrame{}, false
 	}
+	return q.take(), true
+}
+
+// nextQueued is next for a writer that has taken a frame and goes on only if another is queued:
+// when none is, it reports false and the writer stays the queue's, to call next again.
+func (q *outQueue) nextQueued() (outFrame, bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(q.frames) == 0 {
+		return outFrame{}, false
+	}
+	return q.take(), true
+}
+
+// take removes the oldest of the queued frames and returns it. The caller holds mu.
+func (q *outQueue) take() outFrame {
 	f := q.frames[0]
 	if len(q.frames) == 1 {
 		q.frames[0] = outFrame{}
@@ -133,7 +172,7 @@ func (q *outQueue) next() (outFrame, bool) {
 		q.frames[0] = outFrame{}
 		q.frames = q.frames[1:]
 	}
-	return f, true
+	return f
 }
 
 // stop makes sure no writer starts any more and waits for the one running, if any, to end. The
@@ -152,9 +191,10 @@ func (q *outQueue) len() int {
 	return len(q.frames)
 }
 
-// written accounts for a frame taken by next that has been written (or given up on).
-func (q *outQueue) written(frame outFrame) {
-	q.release(int64(frame.size()))
+// written accounts for frames taken by next of n bytes in all that have been written (or given
+// up on).
+func (q *outQueue) written(n int64) {
+	q.release(n)
 	signal(q.space)
 	q.mu.Lock()
 	if q.wake != nil {

@@ -48,7 +48,7 @@ func TestOutQueueWriter(t *testing.T) {
 			mu.Lock()
 			got[s[:i]] = append(got[s[:i]], n)
 			mu.Unlock()
-			q.written(f)
+			q.written(int64(f.size()))
 		}
 		mu.Lock()
 		running--

@@ -16,9 +16,17 @@ var closeInternalError = closeRequest{websocket.StatusInternalError, "internal s
 // connections. (Goroutines a socket starts after its upgrade are not covered by net/http's own
 // recovery of handler panics.)
 func (c *wsConn) recoverSocket(what string) {
-	if v := recover(); v != nil {
-		c.log.Error("livestore websocket: panic; closing this socket", "in", what, "panic", fmt.Sprint(v),
-			"stack", string(debug.Stack()))
-		c.closeWith(closeInternalError)
+	c.recoveredPanic(what, recover())
+}
+
+// recoveredPanic is recoverSocket for a deferred function that has called recover itself and
+// got v: it reports whether there was a panic (v is not nil).
+func (c *wsConn) recoveredPanic(what string, v any) bool {
+	if v == nil {
+		return false
 	}
+	c.log.Error("livestore websocket: panic; closing this socket", "in", what, "panic", fmt.Sprint(v),
+		"stack", string(debug.Stack()))
+	c.closeWith(closeInternalError)
+	return true
 }

@@ -142,16 +142,24 @@ func (c *wsConn) startRequest(m clientMessage) {
 		c.pushesRunning.Add(1) // until its Exit is queued (awaitOutgoingRoom)
 	}
 
+	if call.pull != nil {
+		lp := newLivePull(c, r) // ends the request (livePull.Ended)
+		go func() {
+			defer func() {
+				if c.recoveredPanic("request", recover()) {
+					lp.Ended(errPullPanicked)
+				}
+			}()
+			c.runPull(r, call.pull, lp)
+		}()
+		return
+	}
 	go func() {
 		defer c.requestsDone.Done()
 		defer cancel()
 		defer c.recoverSocket("request")
-		if call.pull != nil {
-			c.runPull(r, call.pull)
-		} else {
-			c.runPush(r, call.push)
-			c.pushesRunning.Add(-1)
-		}
+		c.runPush(r, call.push)
+		c.pushesRunning.Add(-1)
 	}()
 }
 
@@ -169,8 +177,9 @@ func (c *wsConn) runPush(r *request, req *syncv1.PushRequest) {
 	c.endRequest(r, err, exitPushSuccess)
 }
 
-// runPull streams the pull's pages as Chunks and ends it with an Exit (a live pull ends only
-// when interrupted or when its socket closes).
+// runPull streams the pull's pages as Chunks; lp ends it with an Exit (a live pull ends only
+// when interrupted or when its socket closes). runPull returns once the pull is live (or over):
+// the pages of later pushes reach lp without this goroutine (live_pull.go).
 //
 // Backlog pages wait for the client's Ack of their Chunk before the next page is taken from the
 // service (PROTOCOL §5.3): every page up to and including the first NoMore page, and any later
@@ -178,10 +187,10 @@ func (c *wsConn) runPush(r *request, req *syncv1.PushRequest) {
 // Pages of later pushes (NoMore pages after the backlog) are sent as the service delivers them,
 // in order, without waiting for Acks, like the reference's broadcasts; the bounded outgoing
 // queue protects the server from a client that stops reading.
-func (c *wsConn) runPull(r *request, req *syncv1.PullRequest) {
+func (c *wsConn) runPull(r *request, req *syncv1.PullRequest, lp *livePull) {
 	c.advance(r, req.GetCursor().GetEventSequenceNumber(), false)
 	backlog := true
-	err := pullPages(r.ctx, c.b.svc, req, func(page *service.Page) error {
+	pullAsync(r.ctx, c.b.svc, req, func(page *service.Page) error {
 		if err := r.ctx.Err(); err != nil {
 			return err
 		}
@@ -197,11 +206,10 @@ func (c *wsConn) runPull(r *request, req *syncv1.PullRequest) {
 			default:
 			}
 		}
-		if !c.sendFrame(chunkFrame(r.id, page)) {
+		if !c.sendFrameAndWrite(outFrame{head: lp.head, shared: page.JSON(), tail: chunkTail}) {
 			return errSocketClosing
 		}
-		last := page.LastSeqNum()
-		c.advance(r, last, req.GetLive() && noMore)
+		c.advance(r, page.LastSeqNum(), req.GetLive() && noMore)
 		if !gated {
 			return nil
 		}
@@ -211,8 +219,7 @@ func (c *wsConn) runPull(r *request, req *syncv1.PullRequest) {
 		case <-r.ctx.Done():
 			return r.ctx.Err()
 		}
-	})
-	c.endRequest(r, err, exitStreamSuccess)
+	}, lp)
 }
 
 // endRequest unregisters a finished request and sends its Exit: success, the mapped error, or

@@ -66,7 +66,7 @@ func (b *Bridge) serveWebSocket(w http.ResponseWriter, r *http.Request, sr syncQ
 	if sr.Transport == transportWS03 {
 		c.v03 = newConn03(c, from03)
 	}
-	c.raw = hw.conn
+	c.raw, c.gw = hw.conn, hw.writer
 	b.mu.Lock()
 	b.conns[c] = struct{}{}
 	stopping := b.stopping

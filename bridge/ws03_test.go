@@ -609,7 +609,7 @@ func TestWS03SendPaced(t *testing.T) {
 		if got := string(f.appendTo(nil)); got != fmt.Sprintf("frame %d", i) {
 			t.Fatalf("frame %d is %q", i, got)
 		}
-		c.out.written(f)
+		c.out.written(int64(f.size()))
 	}
 	if !<-done {
 		t.Fatal("sendPaced refused a frame")

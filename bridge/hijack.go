@@ -1,0 +1,133 @@
+package bridge
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// hijackRecorder is the ResponseWriter handed to websocket.Accept: it keeps the connection the
+// library hijacks, for forceClose, and the writer under the library's buffer (gatherWriter).
+type hijackRecorder struct {
+	http.ResponseWriter
+	conn   net.Conn
+	writer *gatherWriter
+}
+
+// Hijack hijacks the connection of the wrapped ResponseWriter and keeps it. The buffers it
+// returns are small (socketReadBuffer, socketWriteBuffer), not net/http's 4 KiB ones: a socket
+// keeps them as long as it is open, and frames larger than them are read without copying
+// through them, and written through a gatherWriter.
+func (h *hijackRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	conn, brw, err := http.NewResponseController(h.ResponseWriter).Hijack()
+	if err != nil {
+		return nil, nil, fmt.Errorf("hijack: %w", err)
+	}
+	if err := brw.Writer.Flush(); err != nil {
+		conn.Close()
+		return nil, nil, fmt.Errorf("hijack: %w", err)
+	}
+	if n := brw.Reader.Buffered(); n > 0 { // sent by the client after its request, already read
+		buffered, _ := brw.Reader.Peek(n)
+		conn = &prefixedConn{Conn: conn, prefix: bytes.Clone(buffered)}
+	}
+	h.conn = conn
+	h.writer = &gatherWriter{conn: conn}
+	return conn, bufio.NewReadWriter(bufio.NewReaderSize(conn, socketReadBuffer), bufio.NewWriterSize(h.writer, socketWriteBuffer)), nil
+}
+
+// The buffers of a hijacked connection (hijackRecorder).
+const (
+	socketReadBuffer  = 512
+	socketWriteBuffer = 512
+)
+
+// prefixedConn is a net.Conn whose reads return prefix before what the connection reads.
+type prefixedConn struct {
+	net.Conn
+	prefix []byte
+}
+
+func (c *prefixedConn) Read(p []byte) (int, error) {
+	if len(c.prefix) > 0 {
+		n := copy(p, c.prefix)
+		c.prefix = c.prefix[n:]
+		return n, nil
+	}
+	return c.Conn.Read(p)
+}
+
+// Unwrap returns the wrapped ResponseWriter, for http.ResponseController.
+func (h *hijackRecorder) Unwrap() http.ResponseWriter { return h.ResponseWriter }
+
+// gatherWriter is what the WebSocket library's write buffer writes to. While the socket's writer
+// writes its frames (between gather and send), it gathers the bytes, in a buffer of
+// writeBuffers, and send writes them with one system call: through a small buffer, a frame
+// would take two (the buffer's first part, then the rest), and a run of queued frames one or two
+// each. Outside of that, including the library's own control frames, it writes straight through.
+type gatherWriter struct {
+	conn net.Conn
+
+	mu  sync.Mutex
+	buf *[]byte // while gathering
+}
+
+// Write gathers p, or writes it to the connection when not gathering.
+func (w *gatherWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.buf != nil {
+		*w.buf = append(*w.buf, p...)
+		return len(p), nil
+	}
+	return w.conn.Write(p)
+}
+
+// gather starts gathering what is written.
+func (w *gatherWriter) gather() {
+	buf := writeBuffers.Get().(*[]byte)
+	*buf = (*buf)[:0]
+	w.mu.Lock()
+	w.buf = buf
+	w.mu.Unlock()
+}
+
+// gathered returns how many bytes are gathered.
+func (w *gatherWriter) gathered() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.buf == nil {
+		return 0
+	}
+	return len(*w.buf)
+}
+
+// send ends gathering and writes what was gathered to the connection, within timeout.
+func (w *gatherWriter) send(timeout time.Duration) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	buf := w.buf
+	w.buf = nil
+	if buf == nil {
+		return nil
+	}
+	defer putWriteBuffer(buf)
+	if len(*buf) == 0 {
+		return nil
+	}
+	if err := w.conn.SetWriteDeadline(time.Now().Add(timeout)); err != nil {
+		return fmt.Errorf("set write deadline: %w", err)
+	}
+	_, err := w.conn.Write(*buf)
+	if err != nil {
+		return fmt.Errorf("write: %w", err)
+	}
+	if err := w.conn.SetWriteDeadline(time.Time{}); err != nil {
+		return fmt.Errorf("clear write deadline: %w", err)
+	}
+	return nil
+}
