@@ -85,11 +85,11 @@ type window struct {
 	before procstat.Sample
 }
 
-// beginWindow starts the measured window, sampling the server.
+// beginWindow starts the measured window, sampling the server once it is quiet (settle).
 func beginWindow(cfg *Config) (*window, error) {
 	w := &window{cfg: cfg}
 	if len(cfg.PIDs) > 0 {
-		s, err := readAll(cfg.PIDs)
+		s, err := settle(cfg.PIDs)
 		if err != nil {
 			return nil, err
 		}
@@ -97,6 +97,36 @@ func beginWindow(cfg *Config) (*window, error) {
 	}
 	w.start = time.Now()
 	return w, nil
+}
+
+// A measured window starts once the server is quiet: its processes used less than
+// quietCores over settleInterval, or settleTimeout has passed. What the server still does for
+// the workload's set-up (a pull's preloaded events, compacted by Pebble in the background) is
+// then not counted against the workload.
+const (
+	settleInterval = 200 * time.Millisecond
+	quietCores     = 0.05
+	settleTimeout  = 30 * time.Second
+)
+
+// settle waits until the processes are quiet (see settleInterval) and returns their sample.
+func settle(pids []int) (procstat.Sample, error) {
+	prev, err := readAll(pids)
+	if err != nil {
+		return procstat.Sample{}, err
+	}
+	for deadline := time.Now().Add(settleTimeout); time.Now().Before(deadline); {
+		time.Sleep(settleInterval)
+		cur, err := readAll(pids)
+		if err != nil {
+			return procstat.Sample{}, err
+		}
+		if d := cur.At.Sub(prev.At); d > 0 && (cur.CPU-prev.CPU).Seconds() < quietCores*d.Seconds() {
+			return cur, nil
+		}
+		prev = cur
+	}
+	return prev, nil
 }
 
 // end ends the window and fills in r's duration, rates and server usage from its counts.
