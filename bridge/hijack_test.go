@@ -1,0 +1,93 @@
+package bridge
+
+import (
+	"bufio"
+	"bytes"
+	"net"
+	"testing"
+	"time"
+)
+
+// recordingConn is a net.Conn that records its writes and write deadlines.
+type recordingConn struct {
+	net.Conn // nil: only the methods below are used
+	writes    [][]byte
+	deadlines []time.Time
+}
+
+func (c *recordingConn) Write(p []byte) (int, error) {
+	c.writes = append(c.writes, bytes.Clone(p))
+	return len(p), nil
+}
+
+func (c *recordingConn) SetWriteDeadline(t time.Time) error {
+	c.deadlines = append(c.deadlines, t)
+	return nil
+}
+
+// TestGatherWriter: behind a buffer of socketWriteBuffer bytes, as the WebSocket library writes
+// through it, frames larger than the buffer take several writes of the connection; gathered,
+// any number of frames take one, under a write deadline that is cleared afterwards. Outside of
+// gathering, writes go straight through.
+func TestGatherWriter(t *testing.T) {
+	t.Parallel()
+	frame := func(bw *bufio.Writer, n int) {
+		bw.Write([]byte{0x81, 0x7e}) // a frame header, as the library writes it
+		bw.Write(bytes.Repeat([]byte{'x'}, n))
+		bw.Flush()
+	}
+	for _, tc := range []struct {
+		name          string
+		gather        bool
+		sizes         []int
+		wantWrites    int
+		wantDeadlines int
+	}{
+		{"large frame, not gathered", false, []int{2000}, 2, 0},
+		{"large frame, gathered", true, []int{2000}, 1, 2},
+		{"three frames, gathered", true, []int{10, 3000, 20}, 1, 2},
+		{"small frame, not gathered", false, []int{10}, 1, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			conn := &recordingConn{}
+			gw := &gatherWriter{conn: conn}
+			bw := bufio.NewWriterSize(gw, socketWriteBuffer)
+			if tc.gather {
+				gw.gather()
+			}
+			want := 0
+			for _, n := range tc.sizes {
+				frame(bw, n)
+				want += 2 + n
+			}
+			if tc.gather {
+				if got := gw.gathered(); got != want {
+					t.Fatalf("gathered %d bytes, want %d", got, want)
+				}
+				if len(conn.writes) != 0 {
+					t.Fatalf("%d writes while gathering", len(conn.writes))
+				}
+				if err := gw.send(time.Second); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if len(conn.writes) != tc.wantWrites {
+				t.Fatalf("%d writes of the connection, want %d", len(conn.writes), tc.wantWrites)
+			}
+			if got := len(bytes.Join(conn.writes, nil)); got != want {
+				t.Fatalf("wrote %d bytes, want %d", got, want)
+			}
+			if len(conn.deadlines) != tc.wantDeadlines {
+				t.Fatalf("deadlines %v, want %d", conn.deadlines, tc.wantDeadlines)
+			}
+			if tc.wantDeadlines > 0 && (conn.deadlines[0].IsZero() || !conn.deadlines[1].IsZero()) {
+				t.Fatalf("deadlines %v: want one set, then cleared", conn.deadlines)
+			}
+			frame(bw, 10) // after send: straight through again
+			if len(conn.writes) != tc.wantWrites+1 {
+				t.Fatalf("a write after gathering was not written through")
+			}
+		})
+	}
+}
