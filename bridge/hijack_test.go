@@ -10,7 +10,7 @@ import (
 
 // recordingConn is a net.Conn that records its writes and write deadlines.
 type recordingConn struct {
-	net.Conn // nil: only the methods below are used
+	net.Conn  // nil: only the methods below are used
 	writes    [][]byte
 	deadlines []time.Time
 }
