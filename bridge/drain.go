@@ -147,6 +147,7 @@ func (c *wsConn) beginDrain(cr closeRequest) (pushes, pulls int) {
 		close(c.progress)
 		c.progress = make(chan struct{})
 		c.mu.Unlock()
+		changes.notify() // for the tests (changes.go)
 		for _, r := range ended {
 			r.cancel()
 		}
