@@ -35,6 +35,7 @@ func budgetServer(t *testing.T, max int64, opts Options) (*testServer, *budget.B
 	if err != nil {
 		t.Fatal(err)
 	}
+	observeLivePulls(svc)
 	opts.Logger = slog.New(slog.DiscardHandler)
 	br := New(svc, opts)
 	srv := httptest.NewUnstartedServer(br)
@@ -78,16 +79,10 @@ func gauge(t *testing.T, reg *prometheus.Registry, name string) float64 {
 	return 0
 }
 
-// waitUntil polls cond until it holds, failing the test after a generous deadline.
+// waitUntil waits until cond holds (see waitFor), failing the test after a generous bound.
 func waitUntil(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting until %s", what)
-		}
-		time.Sleep(2 * time.Millisecond) // polling an observable state, not waiting for time to pass
-	}
+	waitForWithin(t, what, 20*time.Second, cond)
 }
 
 // TestStalledSocketsStayUnderBudget: sockets with a live pull whose client stops reading are

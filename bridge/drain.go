@@ -143,6 +143,7 @@ func (c *wsConn) beginDrain(cr closeRequest) (pushes, pulls int) {
 		// pulls that are gone.
 		c.signalProgress()
 		c.mu.Unlock()
+		changes.notify() // for the tests (changes.go)
 		for _, r := range ended {
 			r.cancel()
 		}

@@ -62,6 +62,13 @@ func exitsByID(t *testing.T, frames []string) map[string]string {
 	return exits
 }
 
+// openSockets returns the number of sockets in the bridge's set of open ones.
+func (b *Bridge) openSockets() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.conns)
+}
+
 // allDraining reports whether the bridge is stopping and every socket of the bridge has started draining.
 func (b *Bridge) allDraining() bool {
 	b.mu.Lock()
@@ -255,11 +262,7 @@ func TestShutdownForcesStalledSockets(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("Shutdown never returned")
 	}
-	waitFor(t, func() bool {
-		ts.bridge.mu.Lock()
-		defer ts.bridge.mu.Unlock()
-		return len(ts.bridge.conns) == 0
-	})
+	waitFor(t, func() bool { return ts.bridge.openSockets() == 0 })
 	if ce := pusher.closeError(5 * time.Second); ce.Code != websocket.StatusServiceRestart {
 		t.Errorf("the reading socket: close %v, want 1012", ce)
 	}
@@ -272,22 +275,12 @@ func TestShutdownForcesStalledSockets(t *testing.T) {
 func TestShutdownForcesCloseHandshake(t *testing.T) {
 	ts := newTestServer(t, Options{})
 	ts.dial("handshake", true) // never reads, so never answers the close frame
-	open := func() int {
-		ts.bridge.mu.Lock()
-		defer ts.bridge.mu.Unlock()
-		return len(ts.bridge.conns)
-	}
-	waitFor(t, func() bool { return open() == 1 })
+	waitFor(t, func() bool { return ts.bridge.openSockets() == 1 })
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
 	if err := ts.bridge.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("shutdown: %v, want the context's deadline", err)
 	}
-	deadline := time.Now().Add(2500 * time.Millisecond)
-	for open() > 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("the socket still waits for its close handshake")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitForWithin(t, "the socket ends before its close handshake's 5 s", 2500*time.Millisecond,
+		func() bool { return ts.bridge.openSockets() == 0 })
 }

@@ -15,6 +15,7 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 
 	syncv1 "github.com/livestore-sync/livestore-sync/gen/livestore/sync/v1"
+	"github.com/livestore-sync/livestore-sync/internal/testhooks"
 	"github.com/livestore-sync/livestore-sync/service"
 	"github.com/livestore-sync/livestore-sync/service/storage/pebblestore"
 )
@@ -100,6 +101,7 @@ func newGatedService(t testing.TB, opts service.Options) *gatedService {
 	if err != nil {
 		t.Fatal(err)
 	}
+	observeLivePulls(g.Service)
 	t.Cleanup(func() { g.Close() })
 	return g
 }
@@ -209,6 +211,7 @@ func (g *gatedService) Push(ctx context.Context, req *syncv1.PushRequest) error 
 	}
 	if g.pushGate != nil && len(req.GetBatch()) > 0 {
 		g.pushesEntered.Add(1)
+		changes.notify()
 		select {
 		case <-g.pushGate:
 		case <-ctx.Done():
@@ -295,6 +298,12 @@ type gatedReceiver struct {
 func (r *gatedReceiver) Ended(err error) {
 	r.ended(err)
 	r.LiveReceiver.Ended(err)
+}
+
+// observeLivePulls makes every live pull of svc subscribing or ending a change that waitFor
+// re-checks its condition on.
+func observeLivePulls(svc *service.Service) {
+	testhooks.ObserveLivePulls(svc, func(int) { changes.notify() })
 }
 
 // livePulls returns the number of live pulls the service has subscribed to their store's

@@ -546,12 +546,20 @@ func TestHTTPMetrics(t *testing.T) {
 		return -1
 	}
 	f.callGate = make(chan struct{}) // the request stays in flight until it is closed
+	f.callStarted = make(chan struct{}, 1)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		doHTTP(t, b, "POST", httpStore, nil, httpPing("1"))
 	}()
-	waitFor(t, func() bool { return open() == 1 })
+	select { // the bridge counts the request open before it calls the service
+	case <-f.callStarted:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the request never reached the service")
+	}
+	if got := open(); got != 1 {
+		t.Errorf("open http connections during the request: %v", got)
+	}
 	close(f.callGate)
 	<-done
 	if got := open(); got != 0 {

@@ -33,6 +33,7 @@ func (l *connLimit) acquire() bool {
 		l.open.Add(-1)
 		return false
 	}
+	changes.notify() // for the tests (changes.go)
 	return true
 }
 
@@ -40,6 +41,7 @@ func (l *connLimit) acquire() bool {
 func (l *connLimit) release() {
 	if l.max > 0 {
 		l.open.Add(-1)
+		changes.notify() // for the tests (changes.go)
 	}
 }
 

@@ -26,7 +26,7 @@ const (
 )
 
 // tracedOptions returns Options recording every span in rec, reading W3C and B3 headers.
-func tracedOptions(rec *tracetest.SpanRecorder) Options {
+func tracedOptions(rec spanRecorder) Options {
 	return Options{
 		TracerProvider: sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec)),
 		Propagator:     propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, b3.New()),
@@ -41,11 +41,26 @@ func withTraceFields(frame, traceID, spanID string, sampled bool) string {
 	return strings.Replace(frame, `"sampled":true`, fmt.Sprintf(`"sampled":%t`, sampled), 1)
 }
 
+// spanRecorder records spans like tracetest's recorder and signals each span that ends as a
+// change (changes.go), so that endedSpan waits for the span instead of polling.
+type spanRecorder struct{ *tracetest.SpanRecorder }
+
+func newSpanRecorder() spanRecorder { return spanRecorder{tracetest.NewSpanRecorder()} }
+
+// OnEnd records s, then signals it.
+func (r spanRecorder) OnEnd(s sdktrace.ReadOnlySpan) {
+	r.SpanRecorder.OnEnd(s)
+	changes.notify()
+}
+
 // endedSpan waits for the one span named name to end and returns it.
-func endedSpan(t *testing.T, rec *tracetest.SpanRecorder, name string) sdktrace.ReadOnlySpan {
+func endedSpan(t *testing.T, rec spanRecorder, name string) sdktrace.ReadOnlySpan {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
+	defer changes.watch()()
+	timeout := time.NewTimer(10 * time.Second)
+	defer timeout.Stop()
 	for {
+		changed := changes.next()
 		var found []sdktrace.ReadOnlySpan
 		for _, s := range rec.Ended() {
 			if s.Name() == name {
@@ -57,14 +72,16 @@ func endedSpan(t *testing.T, rec *tracetest.SpanRecorder, name string) sdktrace.
 			return found[0]
 		case len(found) > 1:
 			t.Fatalf("%d spans named %s, want 1", len(found), name)
-		case time.Now().After(deadline):
+		}
+		select {
+		case <-changed:
+		case <-timeout.C:
 			var names []string
 			for _, s := range rec.Ended() {
 				names = append(names, s.Name())
 			}
 			t.Fatalf("no ended span %s; ended: %v", name, names)
 		}
-		time.Sleep(5 * time.Millisecond)
 	}
 }
 
@@ -125,7 +142,7 @@ func TestTraceWebSocket(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			rec := tracetest.NewSpanRecorder()
+			rec := newSpanRecorder()
 			ts := newTestServer(t, tracedOptions(rec))
 			c := ts.dialWithHeader("store-trace", false, tt.upgradeHeader)
 
@@ -158,7 +175,7 @@ func TestTraceWebSocket(t *testing.T) {
 
 func TestTraceWebSocketOutcomes(t *testing.T) {
 	t.Parallel()
-	rec := tracetest.NewSpanRecorder()
+	rec := newSpanRecorder()
 	ts := newTestServer(t, tracedOptions(rec))
 	c := ts.dial("store-trace-outcomes", false)
 
@@ -216,7 +233,7 @@ func TestTraceHTTP(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			rec := tracetest.NewSpanRecorder()
+			rec := newSpanRecorder()
 			b := New(newGatedService(t, service.Options{}), withQuietLogger(tracedOptions(rec)))
 			res, got := doHTTP(t, b, http.MethodPost, "/?storeId=store-trace&transport=http", tt.header, tt.body)
 			if res.StatusCode != http.StatusOK || !strings.Contains(got, `"_tag":"SyncMessage.Pong"`) {
@@ -233,7 +250,7 @@ func TestTraceHTTP(t *testing.T) {
 
 func TestTraceHTTPFailure(t *testing.T) {
 	t.Parallel()
-	rec := tracetest.NewSpanRecorder()
+	rec := newSpanRecorder()
 	b := New(newGatedService(t, service.Options{}), withQuietLogger(tracedOptions(rec)))
 	_, got := doHTTP(t, b, http.MethodPost, "/?storeId=store-trace&transport=http", nil, httpPush("0", eventJSON(5, `{}`)))
 	if !strings.Contains(got, "ServerAheadError") {
@@ -258,7 +275,7 @@ func withQuietLogger(o Options) Options {
 func TestTracePayloadValidation(t *testing.T) {
 	t.Parallel()
 	svc := newGatedService(t, service.Options{})
-	b := New(svc, withQuietLogger(tracedOptions(tracetest.NewSpanRecorder())))
+	b := New(svc, withQuietLogger(tracedOptions(newSpanRecorder())))
 	doHTTP(t, b, http.MethodPost, "/?storeId=s&transport=http",
 		map[string]string{"traceparent": "00-" + headerTraceID + "-" + headerSpanID + "-01"}, httpPing("0"))
 	svc.mu.Lock()

@@ -71,6 +71,7 @@ func (b *Bridge) serveWebSocket(w http.ResponseWriter, r *http.Request, sr syncQ
 	b.conns[c] = struct{}{}
 	stopping := b.stopping
 	b.mu.Unlock()
+	changes.notify()
 	if stopping { // Shutdown began during the upgrade
 		c.beginDrain(closeShutdown)
 	}
@@ -82,6 +83,7 @@ func (b *Bridge) serveWebSocket(w http.ResponseWriter, r *http.Request, sr syncQ
 		b.mu.Lock()
 		delete(b.conns, c)
 		b.mu.Unlock()
+		changes.notify()
 	}()
 }
 

@@ -16,7 +16,6 @@ import (
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/coder/websocket"
-	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
 	syncv1 "github.com/livestore-sync/livestore-sync/gen/livestore/sync/v1"
 	"github.com/livestore-sync/livestore-sync/service"
@@ -439,7 +438,7 @@ func TestWS03Drain(t *testing.T) {
 // headers name (0.3 frames carry no trace fields).
 func TestWS03Tracing(t *testing.T) {
 	t.Parallel()
-	rec := tracetest.NewSpanRecorder()
+	rec := newSpanRecorder()
 	s := newServer03(t, tracedOptions(rec))
 	const traceID, spanID = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

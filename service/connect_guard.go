@@ -82,6 +82,9 @@ type connectGuard struct {
 	opts   ConnectGuardOptions
 	errors *connect.ErrorWriter
 	calls  atomic.Int64
+	// onRelease, set by tests only (export_test.go) before the guard serves, is called each
+	// time a call gives back its place under MaxCalls.
+	onRelease func()
 }
 
 // NewConnectGuard wraps Connect, gRPC and gRPC-Web handlers (next) with the checks that must
@@ -102,7 +105,7 @@ func (g *connectGuard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			g.refuse(w, r, connect.CodeUnavailable, fmt.Errorf("server busy: %d calls in progress, its limit; retry later", max))
 			return
 		}
-		defer g.calls.Add(-1)
+		defer g.release()
 	}
 	limit := g.opts.MaxBodyBytes
 	var authErr error
@@ -132,6 +135,14 @@ func (g *connectGuard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		defer rc.SetWriteDeadline(time.Time{})
 	}
 	g.next.ServeHTTP(w, r)
+}
+
+// release gives back a call's place under MaxCalls.
+func (g *connectGuard) release() {
+	g.calls.Add(-1)
+	if f := g.onRelease; f != nil {
+		f()
+	}
 }
 
 func (g *connectGuard) refuse(w http.ResponseWriter, r *http.Request, code connect.Code, err error) {

@@ -26,6 +26,14 @@ import (
 // calls that reach the handler.
 func guardedServer(t *testing.T, svc *service.Service, opts service.ConnectGuardOptions) (*httptest.Server, *atomic.Int64) {
 	t.Helper()
+	srv, reached, _ := observedGuardedServer(t, svc, opts)
+	return srv, reached
+}
+
+// observedGuardedServer is guardedServer, with a channel signalled each time a call gives back
+// its place under MaxCalls (service.ObserveConnectGuardReleases).
+func observedGuardedServer(t *testing.T, svc *service.Service, opts service.ConnectGuardOptions) (*httptest.Server, *atomic.Int64, <-chan struct{}) {
+	t.Helper()
 	mux := http.NewServeMux()
 	mux.Handle(syncv1connect.NewSyncServiceHandler(service.NewHandler(svc), connect.WithReadMaxBytes(int(service.DefaultMaxConnectBodyBytes))))
 	var reached atomic.Int64
@@ -33,9 +41,11 @@ func guardedServer(t *testing.T, svc *service.Service, opts service.ConnectGuard
 		reached.Add(1)
 		mux.ServeHTTP(w, r)
 	})
-	srv := httptest.NewServer(service.NewConnectGuard(counted, opts))
+	guard := service.NewConnectGuard(counted, opts)
+	released := service.ObserveConnectGuardReleases(guard)
+	srv := httptest.NewServer(guard)
 	t.Cleanup(srv.Close)
-	return srv, &reached
+	return srv, &reached, released
 }
 
 // bearerAuth accepts calls with "Authorization: Bearer good".
@@ -135,7 +145,7 @@ func TestGuardMaxCalls(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	svc := newService(t, "", service.Options{Metrics: service.NewMetrics(reg)})
 	lp := service.CountLivePulls(svc)
-	srv, _ := guardedServer(t, svc, service.ConnectGuardOptions{MaxCalls: 1})
+	srv, _, released := observedGuardedServer(t, svc, service.ConnectGuardOptions{MaxCalls: 1})
 	client := syncv1connect.NewSyncServiceClient(srv.Client(), srv.URL)
 	ctx, cancel := context.WithCancel(context.Background())
 	stream, err := client.Pull(ctx, connect.NewRequest(&syncv1.PullRequest{StoreId: "m", Live: true}))
@@ -152,25 +162,20 @@ func TestGuardMaxCalls(t *testing.T) {
 	cancel()
 	stream.Close()
 	lp.WaitFor(t, 0)
-	waitUntilOK(t, func() error {
-		_, err := client.Ping(context.Background(), connect.NewRequest(&syncv1.PingRequest{StoreId: "m"}))
-		return err
-	})
-}
-
-// waitUntilOK retries f until it succeeds, failing the test after a generous deadline.
-func waitUntilOK(t *testing.T, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	// The pull's handler gives its place back once it has returned: a ping is tried again on
+	// each place given back (a refused ping takes none) until one is served.
+	bound := time.NewTimer(10 * time.Second)
+	defer bound.Stop()
 	for {
-		err := f()
+		_, err := client.Ping(context.Background(), connect.NewRequest(&syncv1.PingRequest{StoreId: "m"}))
 		if err == nil {
-			return
+			break
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("still failing: %v", err)
+		select {
+		case <-released:
+		case <-bound.C:
+			t.Fatalf("the pull's place was never given back: %v", err)
 		}
-		time.Sleep(5 * time.Millisecond) // polling for the call's place to be given back
 	}
 }
 

@@ -1,6 +1,7 @@
 package service
 
 import (
+	"net/http"
 	"sync"
 	"testing"
 	"time"
@@ -48,4 +49,19 @@ func (c *LivePullCounter) WaitFor(t testing.TB, n int) {
 			t.Fatalf("%d live pulls, want %d", got, n)
 		}
 	}
+}
+
+// ObserveConnectGuardReleases makes guard, a handler NewConnectGuard returned, signal on the
+// returned channel each time a call gives back its place under MaxCalls (a signal is dropped
+// while one is pending), so that a test waits for a place instead of polling. Call it before
+// the guard serves.
+func ObserveConnectGuardReleases(guard http.Handler) <-chan struct{} {
+	released := make(chan struct{}, 1)
+	guard.(*connectGuard).onRelease = func() {
+		select {
+		case released <- struct{}{}:
+		default:
+		}
+	}
+	return released
 }

@@ -97,8 +97,8 @@ type Service struct {
 	// watchDone is closed when the shared engine's watcher has returned (shared.go).
 	refreshers sync.WaitGroup
 	watchDone  chan struct{}
-	// onLivePull, set by tests only (export_test.go) before any pull, observes live pulls
-	// subscribing and ending.
+	// onLivePull, set by tests only (export_test.go; other packages' through testhooks.go)
+	// before any pull, observes live pulls subscribing and ending.
 	onLivePull func(d int)
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -32,6 +33,9 @@ func wsPushFrame(seq uint64) string {
 type loadPusher struct {
 	store string
 	acked atomic.Uint64
+	// acks, when set, receives a value after each push acknowledged (dropped while one is
+	// pending): several pushers may share it.
+	acks chan struct{}
 	// end says how the loadPusher stopped; closed is how its WebSocket ended.
 	end, closed error
 }
@@ -72,6 +76,7 @@ func (p *loadPusher) pushOverWebSocket(ctx context.Context, url string) {
 			}
 		}
 		p.acked.Store(seq)
+		p.signalAck()
 	}
 }
 
@@ -84,6 +89,17 @@ func (p *loadPusher) pushOverConnect(ctx context.Context, client syncv1connect.S
 			return
 		}
 		p.acked.Store(seq + 1)
+		p.signalAck()
+	}
+}
+
+// signalAck tells acks, if set, that a push was acknowledged.
+func (p *loadPusher) signalAck() {
+	if p.acks != nil {
+		select {
+		case p.acks <- struct{}{}:
+		default:
+		}
 	}
 }
 
@@ -121,7 +137,8 @@ func TestSIGTERMAnswersEveryCommittedPush(t *testing.T) {
 	// sixth page of 800 kB (pages are counted before they are sent).
 	stalledCtx, endStalled := context.WithCancel(ctx)
 	defer endStalled()
-	stalled, err := syncv1connect.NewSyncServiceClient(h2cClient(), srv.url, connect.WithAcceptCompression("gzip", nil, nil)).
+	received := make(chan struct{}, 1)
+	stalled, err := syncv1connect.NewSyncServiceClient(readSignalingClient(received), srv.url, connect.WithAcceptCompression("gzip", nil, nil)).
 		Pull(stalledCtx, connect.NewRequest(&syncv1.PullRequest{StoreId: "stalled", Live: true}))
 	if err != nil {
 		t.Fatal(err)
@@ -135,19 +152,23 @@ func TestSIGTERMAnswersEveryCommittedPush(t *testing.T) {
 			t.Fatalf("push to the stalled store: %v", err)
 		}
 	}
-	waitUntil(t, 30*time.Second, func() bool { return srv.metric(t, "livestore_sync_pull_pages_total") >= 1+6 })
+	// The server counts the sixth page, then sends what of it the window still holds: the
+	// metric is checked again each time the stalled reader's connection receives bytes.
+	awaitSignal(t, received, 30*time.Second, "the server sending the stalled reader its sixth page",
+		func() bool { return srv.metric(t, "livestore_sync_pull_pages_total") >= 1+6 })
 
 	var pushers []*loadPusher
 	var wg sync.WaitGroup
+	acks := make(chan struct{}, 1)
 	for i := range 4 {
-		ws, cp := &loadPusher{store: fmt.Sprintf("ws-%d", i)}, &loadPusher{store: fmt.Sprintf("connect-%d", i)}
+		ws, cp := &loadPusher{store: fmt.Sprintf("ws-%d", i), acks: acks}, &loadPusher{store: fmt.Sprintf("connect-%d", i), acks: acks}
 		pushers = append(pushers, ws, cp)
 		client := syncv1connect.NewSyncServiceClient(h2cClient(), srv.url, connect.WithGRPC())
 		wg.Add(2)
 		go func() { defer wg.Done(); ws.pushOverWebSocket(ctx, srv.url) }()
 		go func() { defer wg.Done(); cp.pushOverConnect(ctx, client) }()
 	}
-	waitUntil(t, 30*time.Second, func() bool {
+	awaitSignal(t, acks, 30*time.Second, "every pusher acknowledged 5 times", func() bool {
 		for _, p := range pushers {
 			if p.acked.Load() < 5 {
 				return false
@@ -213,14 +234,48 @@ func (s *serverProcess) metric(t *testing.T, name string) float64 {
 	return 0
 }
 
-// waitUntil polls cond until it holds, failing the test after timeout.
-func waitUntil(t *testing.T, timeout time.Duration, cond func() bool) {
+// awaitSignal waits until cond holds, checking it again each time signal receives a value,
+// failing the test (what names the condition) when it does not within bound, a bound against
+// hanging only.
+func awaitSignal(t *testing.T, signal <-chan struct{}, bound time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
+	timeout := time.NewTimer(bound)
+	defer timeout.Stop()
 	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met within %s", timeout)
+		select {
+		case <-signal:
+		case <-timeout.C:
+			t.Fatalf("not within %s: %s", bound, what)
 		}
-		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// readSignalingClient is h2cClient, with each read of its connections signalled on read
+// (dropped while a signal is pending): bytes that the server sent have arrived.
+func readSignalingClient(read chan<- struct{}) *http.Client {
+	c := h2cClient()
+	var d net.Dialer
+	c.Transport.(*http.Transport).DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		conn, err := d.DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		return readSignalingConn{conn, read}, nil
+	}
+	return c
+}
+
+// readSignalingConn is a connection that signals read after each read.
+type readSignalingConn struct {
+	net.Conn
+	read chan<- struct{}
+}
+
+func (c readSignalingConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	select {
+	case c.read <- struct{}{}:
+	default:
+	}
+	return n, err
 }

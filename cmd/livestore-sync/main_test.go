@@ -56,16 +56,24 @@ type serverProcess struct {
 
 var listenLine = regexp.MustCompile(`msg="livestore-sync listening" addr=(\S+)`)
 
-// syncBuffer is a strings.Builder safe for one writer and concurrent readers.
+// syncBuffer is a strings.Builder safe for one writer and concurrent readers; each write wakes
+// the readers waiting in await.
 type syncBuffer struct {
 	mu sync.Mutex
 	b  strings.Builder
+	// written is closed by the next write, then replaced by the next reader that waits; nil
+	// while none waits.
+	written chan struct{}
 }
 
 func (b *syncBuffer) WriteString(s string) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.b.WriteString(s)
+	if b.written != nil {
+		close(b.written)
+		b.written = nil
+	}
 }
 
 // Write makes a syncBuffer an io.Writer.
@@ -78,6 +86,31 @@ func (b *syncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.b.String()
+}
+
+// await waits until cond holds for what has been written, checking it again after each write.
+// It gives up after bound, a bound against hanging only (the caller fails the test then), and
+// returns what cond last saw and whether it held.
+func (b *syncBuffer) await(bound time.Duration, cond func(written string) bool) (string, bool) {
+	timeout := time.NewTimer(bound)
+	defer timeout.Stop()
+	for {
+		b.mu.Lock()
+		s := b.b.String()
+		if b.written == nil {
+			b.written = make(chan struct{})
+		}
+		written := b.written
+		b.mu.Unlock()
+		if cond(s) {
+			return s, true
+		}
+		select {
+		case <-written:
+		case <-timeout.C:
+			return s, false
+		}
+	}
 }
 
 // startServer runs `livestore-sync serve` on a random loopback port with dataDir, and waits
@@ -453,18 +486,16 @@ func TestMetricsAndHealthEndpoints(t *testing.T) {
 			t.Fatalf("/metrics (%d) lacks %q:\n%s", code, want, body)
 		}
 	}
-	// While draining, the server is not ready but still answers.
+	// While draining, the server is not ready but still answers: it says so in its log once
+	// /readyz fails, then serves for the drain delay.
 	srv.cmd.Process.Signal(syscall.SIGTERM)
-	deadline := time.Now().Add(1500 * time.Millisecond)
-	for {
-		code, _ := get("/readyz")
-		if code == http.StatusServiceUnavailable {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("/readyz still %d after SIGTERM", code)
-		}
-		time.Sleep(20 * time.Millisecond)
+	if log, ok := srv.stderr.await(30*time.Second, func(log string) bool {
+		return strings.Contains(log, "draining: not ready; still serving")
+	}); !ok {
+		t.Fatalf("no drain in the log after SIGTERM:\n%s", log)
+	}
+	if code, body := get("/readyz"); code != http.StatusServiceUnavailable {
+		t.Fatalf("/readyz while draining: %d %q, want 503", code, body)
 	}
 	if err := <-srv.exited; err != nil {
 		t.Fatalf("exit after drain: %v", err)

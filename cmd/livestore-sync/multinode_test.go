@@ -23,7 +23,7 @@ func startNodes(t *testing.T, dbURL string, n int) []*serverProcess {
 	out := make([]*serverProcess, n)
 	for i := range out {
 		out[i] = startServer(t, t.TempDir(), "--postgres", dbURL)
-		waitReady(t, out[i])
+		checkReady(t, out[i])
 	}
 	return out
 }

@@ -90,7 +90,11 @@ func TestClientCancelIsNotAnError(t *testing.T) {
 				}
 				ended++
 				want := ended
-				waitUntil(t, 10*time.Second, func() bool { return strings.Count(buf.String(), "request ended by the client") >= want })
+				if log, ok := buf.await(10*time.Second, func(log string) bool {
+					return strings.Count(log, "request ended by the client") >= want
+				}); !ok {
+					t.Fatalf("%d pulls ended by their client logged, want %d:\n%s", strings.Count(log, "request ended by the client"), want, log)
+				}
 			})
 		}
 	}

@@ -221,13 +221,13 @@ func TestTracingOverEveryTransport(t *testing.T) {
 		"http":     {"SyncHttpRpc.Ping", "store-http"},
 		"ws":       {"SyncWsRpc.Push", "store-ws"},
 	}
+	// The exporter writes the spans on the server's standard output as they are batched: they
+	// are decoded again after each write (what is missing after the bound is reported below).
 	var spans []exportedSpan
-	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		spans = decodeSpans(t, srv.stdout.String())
-		if len(spans) >= len(want) || time.Now().After(deadline) {
-			break
-		}
-	}
+	srv.stdout.await(20*time.Second, func(out string) bool {
+		spans = decodeSpans(t, out)
+		return len(spans) >= len(want)
+	})
 	for transport, w := range want {
 		c := callers[transport]
 		var found *exportedSpan
