@@ -10,6 +10,7 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/livestore-sync/livestore-sync/internal/loadgen"
+	"github.com/livestore-sync/livestore-sync/service/storage/pebblestore"
 )
 
 // PebbleOptions shape the Pebble commit ceiling: Writers goroutines each commit Commits
@@ -38,7 +39,9 @@ func PebbleCommits(ctx context.Context, o PebbleOptions) (*loadgen.Result, error
 		return nil, fmt.Errorf("pebble ceiling: %w", err)
 	}
 	defer os.RemoveAll(dir)
-	db, err := pebble.Open(dir, &pebble.Options{Logger: quietLogger{}, FormatMajorVersion: pebble.FormatNewest})
+	// The server's memtable size, so that the ceiling is the engine the server runs.
+	db, err := pebble.Open(dir, &pebble.Options{Logger: quietLogger{}, FormatMajorVersion: pebble.FormatNewest,
+		MemTableSize: pebblestore.DefaultMemTableSize})
 	if err != nil {
 		return nil, fmt.Errorf("pebble ceiling: %w", err)
 	}

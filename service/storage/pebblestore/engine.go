@@ -45,6 +45,10 @@ func Open(dir string, opts Options) (*Engine, error) {
 	if opts.CacheSize < 0 {
 		return nil, fmt.Errorf("pebblestore: negative cache size %d", opts.CacheSize)
 	}
+	memTableSize := opts.MemTableSize
+	if memTableSize == 0 {
+		memTableSize = DefaultMemTableSize
+	}
 	fsys := opts.FS
 	if fsys == nil {
 		fsys = vfs.Default
@@ -69,6 +73,7 @@ func Open(dir string, opts Options) (*Engine, error) {
 		Logger:             pebbleLogger{opts.Logger},
 		CacheSize:          opts.CacheSize,
 		FormatMajorVersion: pebble.FormatNewest,
+		MemTableSize:       memTableSize,
 	})
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("pebblestore: open %s: %w", dir, err), lock.Close())
