@@ -71,6 +71,7 @@ fuzz:
 	$(FUZZ) -fuzz '^FuzzAppendString$$' ./service/eventjson/
 	$(FUZZ) -fuzz '^FuzzPulledEvent$$' ./service/eventjson/
 	$(FUZZ) -fuzz '^FuzzPullResponse$$' ./service/eventjson/
+	$(FUZZ) -fuzz '^FuzzValid$$' ./service/eventjson/
 	$(FUZZ) -fuzz '^FuzzPushProto$$' ./service/
 	$(FUZZ) -fuzz '^FuzzPushEvents$$' ./service/
 	$(FUZZ) -fuzz '^FuzzDecodeValue$$' ./service/storage/pebblestore/

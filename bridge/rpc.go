@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	syncv1 "github.com/livestore-sync/livestore-sync/gen/livestore/sync/v1"
+	"github.com/livestore-sync/livestore-sync/service/eventjson"
 	"go.opentelemetry.io/otel/trace"
 )
 
@@ -52,7 +53,7 @@ type clientMessage struct {
 // to send as a top-level Defect, like the reference (a SyntaxError).
 func decodeClientMessage(data []byte) (clientMessage, *defect) {
 	fields, ok := map[string]json.RawMessage(nil), false
-	if json.Valid(data) {
+	if eventjson.Valid(data) {
 		fields, ok = splitObject(data) // its values are parts of data
 	}
 	if !ok {

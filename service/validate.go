@@ -1,7 +1,6 @@
 package service
 
 import (
-	"encoding/json"
 	"fmt"
 	"strings"
 	"unicode/utf8"
@@ -61,7 +60,7 @@ func (s *Service) validateBatch(batch []*syncv1.Event) error {
 		if i > 0 && e.GetParentSeqNum() != batch[i-1].GetSeqNum() {
 			return bad("parent_seq_num %d is not the previous event's seq_num %d", e.GetParentSeqNum(), batch[i-1].GetSeqNum())
 		}
-		if args := e.GetArgs(); args != "" && !json.Valid([]byte(args)) {
+		if args := e.GetArgs(); args != "" && !eventjson.Valid([]byte(args)) {
 			return bad("args is not valid JSON")
 		}
 		size := eventjson.PulledEventSize(e)

@@ -239,3 +239,18 @@ func FuzzPullResponse(f *testing.F) {
 		}
 	})
 }
+
+// FuzzValid checks that Valid agrees with encoding/json's Valid on any input.
+func FuzzValid(f *testing.F) {
+	for _, s := range []string{`{}`, `[]`, `"a"`, `1`, `-0.5e+3`, `{"a":[1,2,{"b":null}]}`, "\"\x01\"", `"\u12"`,
+		`01`, `1.`, `[1,]`, `{"a":1,}`, "\"\xff\"", ` true `, `nul`, `{"a" 1}`, `[[[[]]]]`, `"\u00e9"`, `1e`, `-`,
+		`"\/"`, `"\a"`, "1\x00garbage", "[1,2]\x00", "\"a\x00b\"", `{"a":1}{"b":2}`, "\t\r\n[\n]\n"} {
+		f.Add([]byte(s))
+	}
+	f.Add(append(bytes.Repeat([]byte("["), 10001), bytes.Repeat([]byte("]"), 10001)...)) // past the nesting limit
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if got, want := Valid(data), json.Valid(data); got != want {
+			t.Fatalf("Valid(%q) = %v, encoding/json says %v", data, got, want)
+		}
+	})
+}
