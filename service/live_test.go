@@ -153,6 +153,8 @@ func TestStuckLivePullDoesNotBlockPushes(t *testing.T) {
 	svc := newService(t, "", service.Options{Metrics: service.NewMetrics(reg), Limits: service.Limits{LiveQueueLength: 4}})
 	lp := service.CountLivePulls(svc)
 	unblock := make(chan struct{})
+	release := sync.OnceFunc(func() { close(unblock) })
+	t.Cleanup(release) // before the service's Close, which waits for the stuck pull, should the test fail
 	done := make(chan error, 1)
 	go func() {
 		done <- svc.Pull(context.Background(), &syncv1.PullRequest{StoreId: "stuck", Live: true}, func(p *syncv1.PullResponse) error {
@@ -166,9 +168,12 @@ func TestStuckLivePullDoesNotBlockPushes(t *testing.T) {
 	lp.WaitFor(t, 2) // both subscribed
 	for i := 0; i < 20; i++ {
 		push(t, svc, "stuck", events(uint64(i), 1)) // would hang if the stuck pull blocked pushes
+		// In step with the healthy pull, whose queue then never holds more than one push: only
+		// the stuck one falls behind, however slowly the healthy one is scheduled.
+		healthy.waitFor(t, i+1)
 	}
 	checkExactlyOnce(t, healthy.waitFor(t, 20), 0, 20)
-	close(unblock)
+	release()
 	if err := <-done; !errors.Is(err, service.ErrLivePullBehind) {
 		t.Fatalf("stuck pull ended with %v, want ErrLivePullBehind", err)
 	}

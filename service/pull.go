@@ -255,7 +255,7 @@ func (s *Service) sendBacklog(ctx context.Context, storeID string, info storage.
 			return s.ended(ctx)
 		}
 		if len(buf) < s.limits.PageEvents && !exhausted {
-			want := s.limits.PageEvents - len(buf)
+			want := backlogReadPages*s.limits.PageEvents - len(buf)
 			recs, err := s.engine.ReadEvents(storeID, after, upTo, want)
 			if err != nil {
 				return &StorageError{Op: "read", Err: err}
@@ -281,6 +281,11 @@ func (s *Service) sendBacklog(ctx context.Context, storeID string, info storage.
 	}
 	return nil
 }
+
+// backlogReadPages is how many pages of events a backlog reads from the engine at once: each read
+// opens an iterator and seeks, which cost as much as reading a page's events; fewer reads, for a
+// few pages' events held by the pull meanwhile.
+const backlogReadPages = 4
 
 // countEvents returns how many events of the store whose metadata was info have a seqNum in
 // (after, info.Head]. When the store holds as many events as its head, its seqNums are exactly
