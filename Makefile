@@ -1,8 +1,15 @@
-# livestore-sync — every task of the project. Needs Go (see go.mod) and, for the compatibility
-# tests in e2e/, Node.js 20+ with npm. Tools (buf, protoc plugins) come through the Go toolchain,
-# pinned here and in go.mod; nothing else is downloaded.
+# livestore-sync — every task of the project. Needs Go (see go.mod; GOTOOLCHAIN below picks the
+# release every target uses) and, for the compatibility tests in e2e/, Node.js 20+ with npm. Tools
+# (buf, protoc plugins, staticcheck, govulncheck) come through the Go toolchain, pinned here and in
+# go.mod; nothing else is downloaded.
 
 GO          ?= go
+# Every target builds, tests and checks with this Go release, which the go command fetches from the
+# module proxy when it is not installed (go.mod's `go` line is the oldest release the code compiles
+# with, not the one releases are built with). It fixes the standard library's vulnerabilities that
+# `make vulncheck` finds in older ones (go1.26.8 has a dozen: net/http, crypto/tls, crypto/x509,
+# html/template). GOTOOLCHAIN=local in the environment uses the installed Go instead.
+export GOTOOLCHAIN ?= go1.27.3
 BUF_VERSION := v1.75.0
 BUF         := $(GO) run github.com/bufbuild/buf/cmd/buf@$(BUF_VERSION)
 STATICCHECK := $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
