@@ -1,12 +1,28 @@
-# livestore-sync — every task of the project. Needs Go (see go.mod) and, for the compatibility
-# tests in e2e/, Node.js 20+ with npm. Tools (buf, protoc plugins) come through the Go toolchain,
-# pinned here and in go.mod; nothing else is downloaded.
+# livestore-sync — every task of the project. Needs Go (see go.mod; GOTOOLCHAIN below picks the
+# release every target uses) and, for the compatibility tests in e2e/, Node.js 20+ with npm. Tools
+# (buf, protoc plugins, staticcheck, govulncheck) come through the Go toolchain, pinned here and in
+# go.mod; nothing else is downloaded.
 
 GO          ?= go
+# Every target builds, tests and checks with this Go release, which the go command fetches from the
+# module proxy when it is not installed (go.mod's `go` line is the oldest release the code compiles
+# with, not the one releases are built with). It fixes the standard library's vulnerabilities that
+# `make vulncheck` finds in older ones (go1.26.8 has a dozen: net/http, crypto/tls, crypto/x509,
+# html/template). GOTOOLCHAIN=local in the environment uses the installed Go instead.
+export GOTOOLCHAIN ?= go1.27.3
 BUF_VERSION := v1.75.0
 BUF         := $(GO) run github.com/bufbuild/buf/cmd/buf@$(BUF_VERSION)
 STATICCHECK := $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
 BENCHSTAT   := $(GO) run golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da
+# `make vulncheck` checks the code against the Go vulnerability database of the golang.org/x/vulndb
+# module at VULNDB_VERSION, as the module proxy serves it (its data/osv/ holds every report; vuln.go.dev
+# is not asked). The database is built from it once per version, with the module's own indexdb, into
+# VULNDB_DIR (in GOCACHE, outside the repository); bump VULNDB_VERSION to a newer pseudo-version
+# (`go list -m golang.org/x/vulndb@latest`) to check against newer reports.
+VULNDB_VERSION := v0.0.0-20261105234957-e22db6528018
+VULNDB_DIR      = $(shell $(GO) env GOCACHE)/livestore-sync-vulndb/$(VULNDB_VERSION)
+INDEXDB        := $(GO) run golang.org/x/vulndb/cmd/indexdb@$(VULNDB_VERSION)
+GOVULNCHECK    := $(GO) run golang.org/x/vuln/cmd/govulncheck@v1.9.0
 # `make bench` writes its results to BENCH_OUT and compares them with BENCH_BASE (machine-specific,
 # not committed: `make bench-baseline` saves one). BENCHCOUNT runs of each benchmark give benchstat
 # its confidence intervals; BENCH selects benchmarks by regexp, BENCHTIME sets each run's length.
@@ -31,7 +47,7 @@ FUZZ              = $(GO) test -run '^$$' -fuzztime $(FUZZTIME) -fuzzminimizetim
 SHELL       := bash
 .SHELLFLAGS := -eu -o pipefail -c
 
-.PHONY: all help build run test test-go fuzz test-e2e lint check-generated generate bench bench-baseline bench-e2e clean
+.PHONY: all help build run test test-go fuzz test-e2e lint vulncheck check-generated generate bench bench-baseline bench-e2e clean
 
 all: build
 
@@ -96,7 +112,7 @@ e2e/v0.3/node_modules/.installed: e2e/v0.3/package.json e2e/v0.3/package-lock.js
 	cd e2e/v0.3 && npm ci --no-audit --no-fund
 	touch $@
 
-## lint: buf lint and format, go mod tidy, go vet, staticcheck, gofmt
+## lint: buf lint and format, go mod tidy, go vet, staticcheck, gofmt, then vulncheck
 lint:
 	$(BUF) lint
 	$(BUF) format --diff --exit-code
@@ -105,6 +121,21 @@ lint:
 	$(STATICCHECK) ./...
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './e2e/*')); \
 	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(MAKE) --no-print-directory vulncheck
+
+## vulncheck: govulncheck (pinned) against the vulnerability database of golang.org/x/vulndb at VULNDB_VERSION, from the module proxy, built once into VULNDB_DIR
+vulncheck:
+	@db='$(VULNDB_DIR)'; \
+	  if [ ! -d "$$db" ]; then \
+	    echo "building the vulnerability database $(VULNDB_VERSION) into $$db (once per version)"; \
+	    $(GO) mod download golang.org/x/vulndb@$(VULNDB_VERSION); \
+	    src=$$($(GO) list -m -f '{{.Dir}}' golang.org/x/vulndb@$(VULNDB_VERSION)); \
+	    mkdir -p "$$(dirname "$$db")"; \
+	    tmp=$$(mktemp -d "$$db.tmp.XXXXXX"); trap 'rm -rf "$$tmp"' EXIT; \
+	    $(INDEXDB) -vulns "$$src/data/osv" -out "$$tmp"; \
+	    chmod 755 "$$tmp"; mv -T "$$tmp" "$$db" 2>/dev/null || [ -d "$$db" ]; \
+	  fi; \
+	  $(GOVULNCHECK) -db "file://$$db" ./...
 
 ## generate: regenerate gen/ from proto/
 generate:
