@@ -35,7 +35,7 @@ BIN         := bin/livestore-sync
 ADDR        ?= localhost:8787
 DATA_DIR    ?= ./data
 # FUZZTIME is how much `make fuzz` runs each fuzz target: a count of runs (Nx), not a duration,
-# because with a duration Go 1.26's fuzzing coordinator can fail a target that found nothing
+# because with a duration Go's fuzzing coordinator (seen with 1.26) can fail a target that found nothing
 # ("context deadline exceeded" at the end, golang/go#75804). FUZZMINIMIZETIME bounds the minimizing
 # of each new input: 0 spends the runs on fuzzing; raise it (e.g. 60s) to minimize a crasher. Each
 # run first replays the target's seeds and the inputs earlier runs cached in GOCACHE
