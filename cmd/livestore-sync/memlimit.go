@@ -10,10 +10,11 @@ import (
 
 const (
 	// memoryBaseline is the memory the server needs whatever its clients do: the runtime, Pebble's
-	// caches and memtables, buffers, and room for the garbage of normal work.
-	memoryBaseline = 128 << 20
-	// memoryPerGoroutine is what the state behind one goroutine may take: each connection has a
-	// few (an idle WebSocket with a live pull has two and takes about 20 KB in all).
+	// cache and memtables (pebblestore.DefaultMemTableSize, 64 MiB, of writes before a flush),
+	// buffers, and room for the garbage of normal work.
+	memoryBaseline = 192 << 20
+	// memoryPerGoroutine is what the state behind one goroutine may take: each connection has
+	// one or a few (an idle WebSocket with a live pull has one and takes about 17 KB in all).
 	memoryPerGoroutine = 24 << 10
 	// memoryLimitInterval is how often the soft memory limit follows the number of goroutines.
 	memoryLimitInterval = time.Second
