@@ -123,7 +123,7 @@ func TestKill9UnderLoad(t *testing.T) {
 			return syncv1connect.NewSyncServiceClient(h2cClient(), url, connect.WithGRPC())
 		}},
 		{"connect", func(url string) syncv1connect.SyncServiceClient {
-			return syncv1connect.NewSyncServiceClient(&http.Client{Transport: &http.Transport{}}, url)
+			return syncv1connect.NewSyncServiceClient(&http.Client{Transport: tracked(&http.Transport{})}, url)
 		}},
 	}
 	stores := make([]*killStore, numStores)

@@ -21,6 +21,7 @@ import (
 	"connectrpc.com/grpcreflect"
 	syncv1 "github.com/livestore-sync/livestore-sync/gen/livestore/sync/v1"
 	"github.com/livestore-sync/livestore-sync/gen/livestore/sync/v1/syncv1connect"
+	"go.uber.org/goleak"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/structpb"
 )
@@ -41,6 +42,17 @@ func TestMain(m *testing.M) {
 	}
 	code := m.Run()
 	os.RemoveAll(dir)
+	if code == 0 {
+		// No goroutine may outlive the tests: the in-process servers, clients and child
+		// processes' pipes must all have ended (goleak retries for a bounded time). The HTTP
+		// transports' idle keep-alive connections, to servers the tests have stopped, are their
+		// pools, not leaks: closed first.
+		closeIdleConnections()
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintf(os.Stderr, "goroutines outlived the tests: %v\n", err)
+			code = 1
+		}
+	}
 	os.Exit(code)
 }
 
@@ -177,7 +189,30 @@ func (s *serverProcess) stop(t *testing.T, sig os.Signal) error {
 func h2cClient() *http.Client {
 	tr := &http.Transport{Protocols: new(http.Protocols)}
 	tr.Protocols.SetUnencryptedHTTP2(true)
-	return &http.Client{Transport: tr}
+	return &http.Client{Transport: tracked(tr)}
+}
+
+// transports are the HTTP transports the tests made (tracked), and http.DefaultTransport.
+var transports = struct {
+	sync.Mutex
+	all []*http.Transport
+}{all: []*http.Transport{http.DefaultTransport.(*http.Transport)}}
+
+// tracked returns tr, recorded so that closeIdleConnections closes its idle connections.
+func tracked(tr *http.Transport) *http.Transport {
+	transports.Lock()
+	defer transports.Unlock()
+	transports.all = append(transports.all, tr)
+	return tr
+}
+
+// closeIdleConnections closes the idle connections of every transport the tests made.
+func closeIdleConnections() {
+	transports.Lock()
+	defer transports.Unlock()
+	for _, tr := range transports.all {
+		tr.CloseIdleConnections()
+	}
 }
 
 func newEvents(from uint64, n int) []*syncv1.Event {

@@ -143,7 +143,7 @@ func TestNodeKilledOnPostgres(t *testing.T) {
 			pushers = append(pushers, &killPusher{
 				name:   fmt.Sprintf("%s-%d", st.id, ci),
 				store:  st,
-				client: syncv1connect.NewSyncServiceClient(&http.Client{Transport: &http.Transport{}}, nodes[0].url),
+				client: syncv1connect.NewSyncServiceClient(&http.Client{Transport: tracked(&http.Transport{})}, nodes[0].url),
 				rng:    rand.New(rand.NewPCG(seed, uint64(si)<<8|uint64(ci)+1)),
 			})
 		}

@@ -3,7 +3,8 @@
 // JavaScript escapes them (only '"', '\\' and control characters; all other characters raw), and
 // args copied through exactly as they were pushed.
 //
-// The service uses it to measure pull pages, the bridge to write them.
+// The service uses it to measure pull pages, the bridge to write them; both check the JSON text
+// clients send with Valid.
 package eventjson
 
 import (
