@@ -12,6 +12,7 @@ import (
 )
 
 func TestStaticTokens(t *testing.T) {
+	t.Parallel()
 	validate := StaticTokens([]string{"t1", "t2"})
 	for _, tt := range []struct {
 		name, payloadToken, authorization string
@@ -47,6 +48,7 @@ func TestStaticTokens(t *testing.T) {
 }
 
 func TestAny(t *testing.T) {
+	t.Parallel()
 	accept := func(context.Context, *structpb.Value, service.PayloadContext) error { return nil }
 	refuse := func(msg string) service.PayloadValidator {
 		return func(context.Context, *structpb.Value, service.PayloadContext) error { return errors.New(msg) }

@@ -11,6 +11,7 @@ import (
 )
 
 func TestHeaderCheck(t *testing.T) {
+	t.Parallel()
 	if f := (HeaderCheck{}).Func(); f != nil {
 		t.Fatal("HeaderCheck{}.Func() is not nil")
 	}

@@ -24,6 +24,7 @@ func validateToken(v service.PayloadValidator, token, storeID string) error {
 }
 
 func TestJWKSFromFile(t *testing.T) {
+	t.Parallel()
 	keys := jwttest.NewKeys(t)
 	file := filepath.Join(t.TempDir(), "jwks.json")
 	if err := os.WriteFile(file, jwttest.JWKS(t, keys["rsa"], keys["ec"], keys["ed"]), 0o600); err != nil {
@@ -85,6 +86,7 @@ func TestJWKSFromFile(t *testing.T) {
 }
 
 func TestLoadJWKSErrors(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	notJWKS := filepath.Join(dir, "bad.json")
 	os.WriteFile(notJWKS, []byte(`{"keys": "nope"}`), 0o600)
@@ -114,6 +116,7 @@ func TestLoadJWKSErrors(t *testing.T) {
 // TestJWKSFromURLFollowsRotation checks that a key added to the key set at its URL is
 // picked up when a token first names it.
 func TestJWKSFromURLFollowsRotation(t *testing.T) {
+	t.Parallel()
 	keys := jwttest.NewKeys(t)
 	jwks := jwttest.NewServer(t, jwttest.JWKS(t, keys["rsa"]))
 	ctx, cancel := context.WithCancel(context.Background())

@@ -16,6 +16,7 @@ import (
 const testJWTSecret = "test-secret-0123456789"
 
 func TestJWTSecret(t *testing.T) {
+	t.Parallel()
 	now := time.Now()
 	exp := now.Add(time.Hour).Unix()
 	hs := func(claims jwt.MapClaims) string {
@@ -68,6 +69,7 @@ func TestJWTSecret(t *testing.T) {
 }
 
 func TestJWTSecretTriesEveryCandidate(t *testing.T) {
+	t.Parallel()
 	good := jwttest.Sign(t, jwt.SigningMethodHS256, []byte(testJWTSecret), jwt.MapClaims{"storeId": "s1", "exp": time.Now().Add(time.Hour).Unix()})
 	payload, _ := structpb.NewValue(map[string]any{"authToken": "stale"})
 	pc := service.PayloadContext{StoreID: "s1", Headers: http.Header{"Authorization": {"Bearer " + good}}}

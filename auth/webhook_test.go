@@ -18,6 +18,7 @@ import (
 )
 
 func TestWebhook(t *testing.T) {
+	t.Parallel()
 	type received struct {
 		method, contentType string
 		body                WebhookRequest
@@ -114,6 +115,7 @@ func TestWebhook(t *testing.T) {
 // TestWebhookForwardHeaders checks that with ForwardHeaders the webhook receives only
 // the headers named.
 func TestWebhookForwardHeaders(t *testing.T) {
+	t.Parallel()
 	got := make(chan WebhookRequest, 1)
 	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var body WebhookRequest
@@ -132,6 +134,7 @@ func TestWebhookForwardHeaders(t *testing.T) {
 }
 
 func TestWebhookNilPayload(t *testing.T) {
+	t.Parallel()
 	var raw string
 	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var buf bytes.Buffer
@@ -150,6 +153,7 @@ func TestWebhookNilPayload(t *testing.T) {
 
 // TestWebhookCarriesTrace checks that the webhook request continues the caller's trace.
 func TestWebhookCarriesTrace(t *testing.T) {
+	t.Parallel()
 	got := make(chan string, 1)
 	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		got <- r.Header.Get("traceparent")

@@ -17,6 +17,7 @@ import (
 )
 
 func TestBatchLimits(t *testing.T) {
+	t.Parallel()
 	small := &syncv1.Event{Name: "e", Args: `{}`, SeqNum: 1, ClientId: "c", SessionId: "s"}
 	var b batch
 	for i := range batchEvents {
@@ -55,6 +56,7 @@ func TestBatchLimits(t *testing.T) {
 }
 
 func TestRawMember(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		obj, want string
 		found     bool
@@ -77,6 +79,7 @@ func TestRawMember(t *testing.T) {
 }
 
 func TestEventReader(t *testing.T) {
+	t.Parallel()
 	in := "{\"name\":\"a\",\"args\": {\"x\": 1} ,\"seqNum\":1,\"parentSeqNum\":0}\n\n  {\"name\":\"b\"}{\"name\":\"c\",\"args\":null,\"clientId\":\"\",\"createdAt\":\"x\"}\n"
 	for _, exact := range []bool{false, true} {
 		r := newEventReader(strings.NewReader(in), exact)
@@ -112,6 +115,7 @@ func TestEventReader(t *testing.T) {
 }
 
 func TestAppendEventLine(t *testing.T) {
+	t.Parallel()
 	e := &syncv1.Event{Name: "n", Args: `{"a": 1}`, SeqNum: 2, ParentSeqNum: 1, ClientId: "c", SessionId: "s"}
 	ts := time.Date(2025, 1, 2, 3, 4, 5, 6_000_000, time.UTC)
 	got := string(appendEventLine(nil, &syncv1.PulledEvent{Event: e, Metadata: &syncv1.SyncMetadata{CreatedAt: timestamppb.New(ts)}}))
@@ -125,6 +129,7 @@ func TestAppendEventLine(t *testing.T) {
 }
 
 func TestParseArgs(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		args     []string
 		n        int
@@ -160,6 +165,7 @@ func TestParseArgs(t *testing.T) {
 }
 
 func TestServerURL(t *testing.T) {
+	t.Parallel()
 	for in, want := range map[string]string{
 		"http://localhost:8787":  "http://localhost:8787",
 		"localhost:8787":         "http://localhost:8787",
@@ -178,6 +184,7 @@ func TestServerURL(t *testing.T) {
 }
 
 func TestFormat(t *testing.T) {
+	t.Parallel()
 	for n, want := range map[uint64]string{0: "0 B", 1023: "1023 B", 1024: "1.0 KiB", 1536: "1.5 KiB", 5 << 30: "5.0 GiB"} {
 		if got := formatBytes(n); got != want {
 			t.Errorf("formatBytes(%d) = %q, want %q", n, got, want)

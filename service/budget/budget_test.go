@@ -28,6 +28,7 @@ func (q *queue) take(n int64) bool {
 }
 
 func TestReserve(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct {
 		name        string
 		max         int64
@@ -78,6 +79,7 @@ func TestReserve(t *testing.T) {
 }
 
 func TestNilBudgetIsUnlimited(t *testing.T) {
+	t.Parallel()
 	var b *Budget
 	if !b.Reserve(nil, 1<<50) || b.Used() != 0 || b.Max() != 0 {
 		t.Fatal("nil budget limited something")
@@ -90,6 +92,7 @@ func TestNilBudgetIsUnlimited(t *testing.T) {
 // TestConcurrentNeverOverMax: members taking and releasing from many goroutines never push the
 // total over the budget, and every byte is given back in the end.
 func TestConcurrentNeverOverMax(t *testing.T) {
+	t.Parallel()
 	const max = 1 << 20
 	b := New(max)
 	var wg sync.WaitGroup
@@ -130,6 +133,7 @@ func (s *stuck) Evict() { s.evicted.Store(true) }
 // TestEvictsUntilItFits: when an evicted member cannot free its bytes at once, the next largest
 // is evicted too.
 func TestEvictsUntilItFits(t *testing.T) {
+	t.Parallel()
 	b := New(100)
 	first := &stuck{queue{b: b}}
 	second := &queue{b: b}
@@ -159,6 +163,7 @@ func (m accountMember) Held() int64 { return m.a.Held() }
 func (m accountMember) Evict()      { m.a.Give(m.a.Held()) }
 
 func TestAccountTake(t *testing.T) {
+	t.Parallel()
 	b := New(100)
 	a := NewAccount(b, 40)
 	self := accountMember{a}

@@ -14,6 +14,7 @@ import (
 // The golden file is a PullResponse exactly as the original server sent it
 // (ws-live-pull-second-client transcript).
 func TestAppendPullResponseGolden(t *testing.T) {
+	t.Parallel()
 	want, err := os.ReadFile("testdata/live-page.golden.json")
 	if err != nil {
 		t.Fatal(err)
@@ -33,6 +34,7 @@ func TestAppendPullResponseGolden(t *testing.T) {
 }
 
 func TestAppendPageInfo(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		info *syncv1.PageInfo
 		want string
@@ -52,6 +54,7 @@ func TestAppendPageInfo(t *testing.T) {
 // Strings are escaped as JavaScript's JSON.stringify escapes them: unlike encoding/json, it
 // leaves <, >, &, U+2028 and U+2029 raw.
 func TestAppendString(t *testing.T) {
+	t.Parallel()
 	tests := []struct{ in, want string }{
 		{"", `""`},
 		{"plain", `"plain"`},
@@ -77,6 +80,7 @@ func TestAppendString(t *testing.T) {
 }
 
 func TestPulledEventSizeMatchesEncoding(t *testing.T) {
+	t.Parallel()
 	ts := timestamppb.New(time.UnixMilli(1_764_000_000_123))
 	events := []*syncv1.Event{
 		{Name: "e", SeqNum: 1},
@@ -95,6 +99,7 @@ func TestPulledEventSizeMatchesEncoding(t *testing.T) {
 }
 
 func TestEventWithoutArgsOrMetadata(t *testing.T) {
+	t.Parallel()
 	got := string(AppendPulledEvent(nil, &syncv1.PulledEvent{Event: &syncv1.Event{Name: "x", SeqNum: 1, ClientId: "c", SessionId: "s"}}))
 	want := `{"eventEncoded":{"name":"x","seqNum":1,"parentSeqNum":0,"clientId":"c","sessionId":"s"},"metadata":{"_tag":"None"}}`
 	if got != want {

@@ -13,12 +13,14 @@ import (
 )
 
 func TestCheckpoint(t *testing.T) {
+	t.Parallel()
 	storagetest.RunCheckpoint(t, func(t *testing.T, dir string) storage.Engine { return openTest(t, dir) })
 }
 
 // Checkpoint into a path that exists says so, with an error that wraps fs.ErrExist; into a path
 // whose parents are missing, it creates them.
 func TestCheckpointPaths(t *testing.T) {
+	t.Parallel()
 	e := openTest(t, t.TempDir())
 	defer e.Close()
 	writeSome(t, e)

@@ -27,6 +27,7 @@ var testRecords = []storage.Record{
 }
 
 func TestMetaRoundTrip(t *testing.T) {
+	t.Parallel()
 	for _, info := range testInfos {
 		b := appendMeta(nil, &info)
 		if b[0] != formatV1 {
@@ -56,6 +57,7 @@ func TestMetaRoundTrip(t *testing.T) {
 }
 
 func TestEventRoundTrip(t *testing.T) {
+	t.Parallel()
 	for _, r := range testRecords {
 		b := appendEvent(nil, &r)
 		if b[0] != formatV1 {
@@ -81,6 +83,7 @@ func TestEventRoundTrip(t *testing.T) {
 // Every proper prefix of a value, every other version and every value with bytes left over
 // is refused with ErrCorrupt.
 func TestDecodeRejects(t *testing.T) {
+	t.Parallel()
 	var values [][]byte
 	for _, info := range testInfos {
 		values = append(values, appendMeta(nil, &info))

@@ -68,6 +68,7 @@ type crashMix struct {
 // writers still varies between runs, the operations and crash points do not), and
 // LIVESTORE_SYNC_CRASH_ITERATIONS to run that many times more iterations.
 func TestCrashConsistency(t *testing.T) {
+	t.Parallel()
 	seed := uint64(time.Now().UnixNano())
 	if s := os.Getenv(crashSeedEnv); s != "" {
 		var err error
@@ -122,6 +123,7 @@ func TestCrashConsistency(t *testing.T) {
 // parents, survives a crash that keeps only synced data: Open syncs the directory entries it
 // creates, which Pebble does not do for directories that exist when it starts.
 func TestCrashAfterOpenCreatedDirectory(t *testing.T) {
+	t.Parallel()
 	for _, dir := range []string{"/data", "/srv/livestore/data", "data", "var/lib/livestore/data"} {
 		t.Run(dir, func(t *testing.T) {
 			fs := vfs.NewCrashableMem()

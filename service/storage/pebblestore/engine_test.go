@@ -31,16 +31,19 @@ func openTest(t testing.TB, dir string) *Engine {
 }
 
 func TestConformance(t *testing.T) {
+	t.Parallel()
 	storagetest.Run(t, func(t *testing.T) storage.Engine { return openTest(t, t.TempDir()) })
 }
 
 func TestPersistence(t *testing.T) {
+	t.Parallel()
 	storagetest.RunPersistence(t, func(t *testing.T, dir string) storage.Engine { return openTest(t, dir) })
 }
 
 // TestMemFS runs the conformance and persistence suites on an in-memory file system
 // (Options.FS) and checks that the engine wrote nothing to the directory on disk.
 func TestMemFS(t *testing.T) {
+	t.Parallel()
 	storagetest.Run(t, func(t *testing.T) storage.Engine {
 		e, err := Open("/data", Options{FS: vfs.NewMem()})
 		if err != nil {
@@ -74,6 +77,7 @@ func TestMemFS(t *testing.T) {
 }
 
 func TestOpenCreatesDirectory(t *testing.T) {
+	t.Parallel()
 	dir := filepath.Join(t.TempDir(), "a", "b", "data")
 	e := openTest(t, dir)
 	if err := e.Close(); err != nil {
@@ -85,6 +89,7 @@ func TestOpenCreatesDirectory(t *testing.T) {
 }
 
 func TestOpenNotADirectory(t *testing.T) {
+	t.Parallel()
 	file := filepath.Join(t.TempDir(), "file")
 	if err := os.WriteFile(file, nil, 0o600); err != nil {
 		t.Fatal(err)
@@ -96,6 +101,7 @@ func TestOpenNotADirectory(t *testing.T) {
 }
 
 func TestCloseTwice(t *testing.T) {
+	t.Parallel()
 	e := openTest(t, t.TempDir())
 	if err := e.Close(); err != nil {
 		t.Fatal(err)
@@ -117,6 +123,7 @@ func checkLockedError(t *testing.T, err error) {
 
 // Pebble refuses a second lock of a directory within one process too.
 func TestOpenLockedInProcess(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	e := openTest(t, dir)
 	_, err := Open(dir, Options{})
@@ -135,6 +142,7 @@ func TestOpenLockedInProcess(t *testing.T) {
 const holdDirEnv = "PEBBLESTORE_TEST_HOLD_DIR"
 
 func TestOpenLockedByAnotherProcess(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperHoldLock$")
 	cmd.Env = append(os.Environ(), holdDirEnv+"="+dir)
@@ -181,6 +189,7 @@ func TestOpenLockedByAnotherProcess(t *testing.T) {
 // TestHelperHoldLock is not a test: run by TestOpenLockedByAnotherProcess as a child process, it
 // opens the directory, says "locked" and keeps it open until its stdin closes.
 func TestHelperHoldLock(t *testing.T) {
+	t.Parallel()
 	dir := os.Getenv(holdDirEnv)
 	if dir == "" {
 		t.Skip("helper process only")
@@ -195,6 +204,7 @@ func TestHelperHoldLock(t *testing.T) {
 
 // By default Pebble's logging goes nowhere, not to the standard logger (stderr).
 func TestDefaultLoggerSilent(t *testing.T) {
+	t.Parallel()
 	var buf bytes.Buffer
 	log.SetOutput(&buf)
 	defer log.SetOutput(os.Stderr)
@@ -212,6 +222,7 @@ func TestDefaultLoggerSilent(t *testing.T) {
 }
 
 func TestLoggerOption(t *testing.T) {
+	t.Parallel()
 	var buf bytes.Buffer
 	logger := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	dir := t.TempDir()
@@ -232,6 +243,7 @@ func TestLoggerOption(t *testing.T) {
 }
 
 func TestNegativeCacheSize(t *testing.T) {
+	t.Parallel()
 	if _, err := Open(t.TempDir(), Options{CacheSize: -1}); err == nil {
 		t.Error("Open with a negative cache size succeeded")
 	}
@@ -249,6 +261,7 @@ func writeSome(t *testing.T, e *Engine) {
 
 // Append refuses events that do not continue the log, since they would overwrite stored events.
 func TestAppendRejectsBadSequence(t *testing.T) {
+	t.Parallel()
 	e := openTest(t, t.TempDir())
 	defer e.Close()
 	info := storage.StoreInfo{BackendID: "b"}
@@ -297,6 +310,7 @@ func TestAppendRejectsBadSequence(t *testing.T) {
 }
 
 func TestReadEventsNonPositiveLimit(t *testing.T) {
+	t.Parallel()
 	e := openTest(t, t.TempDir())
 	defer e.Close()
 	writeSome(t, e)
@@ -310,6 +324,7 @@ func TestReadEventsNonPositiveLimit(t *testing.T) {
 
 // Values that cannot be decoded surface as errors wrapping ErrCorrupt, never as panics or data.
 func TestCorruptValues(t *testing.T) {
+	t.Parallel()
 	e := openTest(t, t.TempDir())
 	defer e.Close()
 	writeSome(t, e)

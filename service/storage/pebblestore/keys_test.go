@@ -15,6 +15,7 @@ func inRange(key, lower, upper []byte) bool {
 
 // No store's key range holds a key of another store, and each holds all of its own.
 func TestKeyRangesIsolated(t *testing.T) {
+	t.Parallel()
 	seqs := []uint64{0, 1, 255, 256, 1 << 32, math.MaxUint64}
 	ids := storagetest.TrickyStoreIDs
 	for _, a := range ids {
@@ -41,6 +42,7 @@ func TestKeyRangesIsolated(t *testing.T) {
 }
 
 func TestEventBounds(t *testing.T) {
+	t.Parallel()
 	k := keysFor("a")
 	const max = math.MaxUint64
 	all := []uint64{0, 1, 2, 3, 10, 1 << 40, max - 1, max}
@@ -65,6 +67,7 @@ func TestEventBounds(t *testing.T) {
 }
 
 func TestSeqOf(t *testing.T) {
+	t.Parallel()
 	k := keysFor("store")
 	for _, s := range []uint64{0, 1, 1 << 20, math.MaxUint64} {
 		if got, err := k.seqOf(k.event(s)); err != nil || got != s {
@@ -83,6 +86,7 @@ func TestSeqOf(t *testing.T) {
 }
 
 func TestPrefixEnd(t *testing.T) {
+	t.Parallel()
 	tests := []struct{ in, want string }{
 		{"s", "t"},
 		{"s\x01a", "s\x01b"},
@@ -98,6 +102,7 @@ func TestPrefixEnd(t *testing.T) {
 }
 
 func TestParseStoreKey(t *testing.T) {
+	t.Parallel()
 	for _, id := range storagetest.TrickyStoreIDs {
 		k := keysFor(id)
 		for _, c := range []struct {
@@ -125,6 +130,7 @@ func TestParseStoreKey(t *testing.T) {
 }
 
 func TestStoresBounds(t *testing.T) {
+	t.Parallel()
 	lower, upper := storesBounds()
 	for _, id := range storagetest.TrickyStoreIDs {
 		k := keysFor(id)

@@ -30,6 +30,7 @@ func listIDs(t *testing.T, e *Engine, after string) []string {
 
 // The engine's order is the order of the key prefixes, as ListStores documents.
 func TestListStoresOrder(t *testing.T) {
+	t.Parallel()
 	e := openTest(t, t.TempDir())
 	defer e.Close()
 	extra := []string{strings.Repeat("y", 200), strings.Repeat("y", 300), "b", "bb", "c"}
@@ -64,6 +65,7 @@ func TestListStoresOrder(t *testing.T) {
 // ListStores skips events whose store has no metadata (which the engine never writes), and
 // reports keys and metadata it cannot decode as ErrCorrupt.
 func TestListStoresOddData(t *testing.T) {
+	t.Parallel()
 	e := openTest(t, t.TempDir())
 	defer e.Close()
 	for _, id := range []string{"a", "c"} {

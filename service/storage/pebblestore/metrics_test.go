@@ -9,6 +9,7 @@ import (
 )
 
 func TestCollector(t *testing.T) {
+	t.Parallel()
 	e, err := Open(t.TempDir(), Options{})
 	if err != nil {
 		t.Fatal(err)
