@@ -19,7 +19,8 @@ import (
 )
 
 // wsConn is one LiveStore WebSocket: a read loop (serve), a writer goroutine fed by a bounded
-// queue while there is something to write (outQueue), and one goroutine per running request.
+// queue while there is something to write (outQueue), and one goroutine per running push and
+// per pull until it is live (a live pull then waits without one: live_pull.go).
 type wsConn struct {
 	b   *Bridge
 	ws  *websocket.Conn

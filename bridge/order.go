@@ -11,10 +11,13 @@ import (
 // push that moved the head. LiveStore's client counts on the second ("the sync backend will emit
 // a new pull chunk alongside the ServerAheadError", LeaderSyncProcessor) and sees the first.
 //
-// In the bridge the two travel separately: the Exit from the push's goroutine, live pages from
-// each pull's goroutine. To keep the reference's order, a push's Exit waits, briefly (at most
-// Options.PushExitDelay), until every live pull of its socket has sent the events up to the
-// pushed head (success) or up to the store's head (ServerAheadError).
+// In the bridge the two travel separately: the Exit from the push's goroutine, live pages as the
+// service hands them over. A live pull of service.Service gets them on the pushing goroutine,
+// before the push returns (live_pull.go), so its Chunks are queued before the Exit by
+// construction; a live pull of another SyncService gets them on the pull's goroutine. To keep
+// the reference's order there too, a push's Exit waits, briefly (at most Options.PushExitDelay),
+// until every live pull of its socket has sent the events up to the pushed head (success) or up
+// to the store's head (ServerAheadError).
 
 // livePosition is what the bridge knows of a pull's progress, kept under wsConn.mu.
 type livePosition struct {
