@@ -69,6 +69,11 @@ func newLivePull(c *wsConn, r *request) *livePull {
 	return &livePull{c: c, r: r, head: chunkHead(r.id)}
 }
 
+// chunk returns the pull's Chunk of page p (chunkFrame, with the head encoded once).
+func (lp *livePull) chunk(p *service.Page) outFrame {
+	return outFrame{head: lp.head, shared: p.JSON(), tail: chunkTail}
+}
+
 // Deliver queues the page's Chunk for the client. It never refuses a page: a socket that cannot
 // take one more frame is closed (sendFrame), which ends the pull.
 func (lp *livePull) Deliver(p *service.Page) (taken bool) {
@@ -78,7 +83,7 @@ func (lp *livePull) Deliver(p *service.Page) (taken bool) {
 	if lp.r.ctx.Err() != nil {
 		return
 	}
-	if lp.c.sendFrame(outFrame{head: lp.head, shared: p.JSON(), tail: chunkTail}) {
+	if lp.c.sendFrame(lp.chunk(p)) {
 		lp.c.advance(lp.r, p.LastSeqNum(), false)
 	}
 	return

@@ -206,7 +206,7 @@ func (c *wsConn) runPull(r *request, req *syncv1.PullRequest, lp *livePull) {
 			default:
 			}
 		}
-		if !c.sendFrameAndWrite(outFrame{head: lp.head, shared: page.JSON(), tail: chunkTail}) {
+		if !c.sendFrameAndWrite(lp.chunk(page)) {
 			return errSocketClosing
 		}
 		c.advance(r, page.LastSeqNum(), req.GetLive() && noMore)

@@ -78,18 +78,7 @@ func (s *Service) detachLive(ctx context.Context, run *pullRun, backendID string
 
 // offer hands the pages of d the receiver has not had to it (subscriber).
 func (rs *receiverSub) offer(d delivery) bool {
-	for _, p := range d.pages {
-		p = trimPage(p, rs.after)
-		if p == nil {
-			continue
-		}
-		rs.s.metrics.liveDelivered(d.committed)
-		rs.s.metrics.page(p.Len(), p.bytes)
-		if !rs.recv.Deliver(p) {
-			return false
-		}
-	}
-	return true
+	return rs.s.deliver(d, rs.after, rs.recv.Deliver)
 }
 
 // finish ends the pull with err, the store having removed it (subscriber). The end runs on a

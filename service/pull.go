@@ -178,8 +178,9 @@ func (s *Service) sendLive(ctx context.Context, st *store, backendID string, aft
 		// shared by every live pull, and what a transport makes of them for its client (a
 		// WebSocket's frames) it reserves itself.
 		sub.release(d.bytes)
-		if err := s.deliver(d, after, send); err != nil {
-			return err
+		var sendErr error
+		if !s.deliver(d, after, func(p *Page) bool { sendErr = send(p); return sendErr == nil }) {
+			return sendErr
 		}
 	}
 }
@@ -192,8 +193,10 @@ func (s *Service) noteLive(d int) {
 	}
 }
 
-// deliver sends the pages of a live delivery, without the events up to after.
-func (s *Service) deliver(d delivery, after uint64, send func(*Page) error) error {
+// deliver hands the pages of a live delivery, without the events up to after, to take, counting
+// each; it stops at the first page take refuses, and reports whether it took them all. Both
+// kinds of live pull deliver through it: the queued one (sendLive) and the receiver's (offer).
+func (s *Service) deliver(d delivery, after uint64, take func(*Page) bool) bool {
 	for _, p := range d.pages {
 		p = trimPage(p, after)
 		if p == nil {
@@ -201,11 +204,11 @@ func (s *Service) deliver(d delivery, after uint64, send func(*Page) error) erro
 		}
 		s.metrics.liveDelivered(d.committed)
 		s.metrics.page(p.Len(), p.bytes)
-		if err := send(p); err != nil {
-			return err
+		if !take(p) {
+			return false
 		}
 	}
-	return nil
+	return true
 }
 
 // trimPage returns p without its events up to after, or nil when none is left. Only a cursor

@@ -162,7 +162,7 @@ func (s *Service) resync() {
 // goroutine of its own, at most one per store at a time). The caller holds s.mu.
 //
 // The store is marked before its live pulls are counted, and a live pull is counted before it
-// looks at the mark (sendLive): so either the refresh is scheduled, or the new live pull sees
+// looks at the mark (catchUpAndSubscribe): so either the refresh is scheduled, or the new live pull sees
 // the mark and reads the store itself.
 func (s *Service) scheduleRefresh(st *store) {
 	st.stale.Store(true)
