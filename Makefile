@@ -88,6 +88,7 @@ fuzz:
 	$(FUZZ) -fuzz '^FuzzPulledEvent$$' ./service/eventjson/
 	$(FUZZ) -fuzz '^FuzzPullResponse$$' ./service/eventjson/
 	$(FUZZ) -fuzz '^FuzzValid$$' ./service/eventjson/
+	$(FUZZ) -fuzz '^FuzzParseEvent$$' ./service/eventjson/
 	$(FUZZ) -fuzz '^FuzzPushProto$$' ./service/
 	$(FUZZ) -fuzz '^FuzzPushEvents$$' ./service/
 	$(FUZZ) -fuzz '^FuzzDecodeValue$$' ./service/storage/pebblestore/

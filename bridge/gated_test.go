@@ -238,7 +238,13 @@ func (g *gatedService) Push(ctx context.Context, req *syncv1.PushRequest) error 
 
 // Pull is PullPages with the pages as responses.
 func (g *gatedService) Pull(ctx context.Context, req *syncv1.PullRequest, send func(*syncv1.PullResponse) error) error {
-	return g.PullPages(ctx, req, func(p *service.Page) error { return send(p.Response()) })
+	return g.PullPages(ctx, req, func(p *service.Page) error {
+		resp, err := p.Response()
+		if err != nil {
+			return err
+		}
+		return send(resp)
+	})
 }
 
 // PullPages is the service's, after the injected delay, with live pages held at liveGate.

@@ -39,7 +39,12 @@ func (r *receiver) fail(msg string) { r.violation.CompareAndSwap(nil, &msg) }
 // send is the pull's send: backlog and catch-up pages.
 func (r *receiver) send(p *service.Page) error {
 	r.mu.Lock()
-	for _, e := range p.Response().GetBatch() {
+	resp, err := p.Response()
+	if err != nil {
+		r.mu.Unlock()
+		return err
+	}
+	for _, e := range resp.GetBatch() {
 		r.backlog = append(r.backlog, e.GetEvent().GetSeqNum())
 	}
 	r.mu.Unlock()
@@ -61,7 +66,13 @@ func (r *receiver) Deliver(p *service.Page) bool {
 		return false
 	}
 	r.delivered++
-	for _, e := range p.Response().GetBatch() {
+	resp, err := p.Response()
+	if err != nil {
+		r.mu.Unlock()
+		r.fail("Response: " + err.Error())
+		return false
+	}
+	for _, e := range resp.GetBatch() {
 		r.live = append(r.live, e.GetEvent().GetSeqNum())
 	}
 	r.mu.Unlock()

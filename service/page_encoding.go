@@ -26,6 +26,7 @@ type Page struct {
 
 	respOnce sync.Once
 	resp     *syncv1.PullResponse // set at once for a page made by PageOf
+	respErr  error                // a stored event that could not be decoded
 	jsonOnce sync.Once
 	json     []byte
 }
@@ -43,12 +44,19 @@ func newPage(backendID string, recs []storage.Record, remaining uint64, bytes in
 	return &Page{backendID: backendID, recs: recs, remaining: remaining, bytes: bytes}
 }
 
-// Response returns the page as a PullResponse, built on the first call.
-func (p *Page) Response() *syncv1.PullResponse {
+// Response returns the page as a PullResponse, built on the first call. Events the engine
+// returned encoded (storage.Record.Encoded) are decoded; the error, a *StorageError, is for a
+// stored event that cannot be (corrupt data).
+func (p *Page) Response() (*syncv1.PullResponse, error) {
 	p.respOnce.Do(func() {
 		batch := make([]*syncv1.PulledEvent, len(p.recs))
 		for i := range p.recs {
-			batch[i] = pulledEvent(&p.recs[i])
+			e, err := pulledEvent(&p.recs[i])
+			if err != nil {
+				p.respErr = &StorageError{Op: "read", Err: err}
+				return
+			}
+			batch[i] = e
 		}
 		info := noMore()
 		if p.remaining > 0 {
@@ -56,7 +64,7 @@ func (p *Page) Response() *syncv1.PullResponse {
 		}
 		p.resp = &syncv1.PullResponse{Batch: batch, PageInfo: info, BackendId: p.backendID}
 	})
-	return p.resp
+	return p.resp, p.respErr
 }
 
 // JSON returns the page in LiveStore's JSON encoding, eventjson.AppendPullResponse of
@@ -64,7 +72,7 @@ func (p *Page) Response() *syncv1.PullResponse {
 func (p *Page) JSON() []byte {
 	p.jsonOnce.Do(func() {
 		if p.recs == nil {
-			p.json = eventjson.AppendPullResponse(nil, p.Response())
+			p.json = eventjson.AppendPullResponse(nil, p.resp) // a page of PageOf
 			return
 		}
 		p.json = appendPageJSON(make([]byte, 0, p.bytes+eventjson.PageOverhead), p.backendID, p.recs, p.remaining)
@@ -106,8 +114,9 @@ func (p *Page) LastSeqNum() uint64 {
 }
 
 // appendPageJSON appends eventjson.AppendPullResponse of the page of recs followed by remaining
-// events, without building it. Events stored by one push share their creation time, so it is
-// formatted once per run of equal times.
+// events, without building it: the events' Encoded bytes are copied as they are (records an
+// engine returned with their fields only, of older versions, are encoded). Events stored by one
+// push share their creation time, so it is formatted once per run of equal times.
 func appendPageJSON(dst []byte, backendID string, recs []storage.Record, remaining uint64) []byte {
 	var (
 		timeBuf  [len(eventjson.TimeLayout)]byte
@@ -119,6 +128,9 @@ func appendPageJSON(dst []byte, backendID string, recs []storage.Record, remaini
 		if created == nil || r.CreatedAt != lastTime {
 			created, lastTime = eventjson.AppendTime(timeBuf[:0], r.CreatedAt), r.CreatedAt
 		}
+		if r.Encoded != nil {
+			return eventjson.AppendPulledEventEncoded(dst, r.Encoded, created)
+		}
 		return eventjson.AppendPulledEventOf(dst, r.Name, r.Args, r.ClientID, r.SessionID, r.SeqNum, r.ParentSeqNum, created)
 	}, remaining, backendID)
 }
@@ -126,5 +138,11 @@ func appendPageJSON(dst []byte, backendID string, recs []storage.Record, remaini
 // Pull sends the store's events after req.Cursor as PullPages does, each page as a
 // PullResponse.
 func (s *Service) Pull(ctx context.Context, req *syncv1.PullRequest, send func(*syncv1.PullResponse) error) error {
-	return s.PullPages(ctx, req, func(p *Page) error { return send(p.Response()) })
+	return s.PullPages(ctx, req, func(p *Page) error {
+		resp, err := p.Response()
+		if err != nil {
+			return err
+		}
+		return send(resp)
+	})
 }

@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -268,7 +269,11 @@ func (s *Service) sendBacklog(ctx context.Context, storeID string, info storage.
 			if len(recs) > 0 {
 				after = recs[len(recs)-1].SeqNum
 			}
-			buf = append(buf, recs...)
+			if len(buf) == 0 {
+				buf = recs // as read: no copy of the records
+			} else {
+				buf = append(buf, recs...)
+			}
 		}
 		if len(buf) == 0 {
 			break // fewer events than counted: the store changed under us; end here
@@ -342,7 +347,8 @@ func noMore() *syncv1.PageInfo {
 func (s *Service) repairStored(storeID string, recs []storage.Record) {
 	repaired := 0
 	for i := range recs {
-		if repairUTF8(&recs[i]) {
+		// Encoded bytes were made from checked pushes; only fields can be of older versions.
+		if recs[i].Encoded == nil && repairUTF8(&recs[i]) {
 			repaired++
 		}
 	}
@@ -368,24 +374,46 @@ func repairUTF8(r *storage.Record) bool {
 	return true
 }
 
-func pulledEvent(r *storage.Record) *syncv1.PulledEvent {
+// pulledEvent returns the PulledEvent of r, decoding r's Encoded bytes when it has only those.
+func pulledEvent(r *storage.Record) (*syncv1.PulledEvent, error) {
+	e, err := recordEvent(r)
+	if err != nil {
+		return nil, err
+	}
 	return &syncv1.PulledEvent{
-		Event: recordEvent(r),
+		Event: e,
 		Metadata: &syncv1.SyncMetadata{
 			CreatedAt: timestamppb.New(time.UnixMilli(r.CreatedAt)),
 		},
-	}
+	}, nil
 }
 
-func recordEvent(r *storage.Record) *syncv1.Event {
-	return &syncv1.Event{
-		Name: r.Name, Args: r.Args, SeqNum: r.SeqNum, ParentSeqNum: r.ParentSeqNum,
-		ClientId: r.ClientID, SessionId: r.SessionID,
+// recordEvent returns the Event of r, decoding r's Encoded bytes when it has only those.
+func recordEvent(r *storage.Record) (*syncv1.Event, error) {
+	if hasFields(r) {
+		return &syncv1.Event{
+			Name: r.Name, Args: r.Args, SeqNum: r.SeqNum, ParentSeqNum: r.ParentSeqNum,
+			ClientId: r.ClientID, SessionId: r.SessionID,
+		}, nil
 	}
+	f, err := eventjson.ParseEvent(r.Encoded)
+	if err == nil && f.SeqNum != r.SeqNum {
+		err = fmt.Errorf("encoding has seqNum %d", f.SeqNum)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("stored event %d cannot be decoded: %w", r.SeqNum, err)
+	}
+	return &syncv1.Event{
+		Name: f.Name, Args: f.Args, SeqNum: f.SeqNum, ParentSeqNum: f.ParentSeqNum,
+		ClientId: f.ClientID, SessionId: f.SessionID,
+	}, nil
 }
 
 // recordSize is the size of the record in a page, as eventjson.PulledEventSize measures it.
 func recordSize(r *storage.Record) int {
+	if r.Encoded != nil {
+		return eventjson.PulledEventSizeEncoded(len(r.Encoded))
+	}
 	return eventjson.PulledEventSizeOf(r.Name, r.Args, r.ClientID, r.SessionID, r.SeqNum, r.ParentSeqNum)
 }
 

@@ -9,6 +9,7 @@
 package service
 
 import (
+	"bytes"
 	"container/list"
 	"context"
 	"crypto/rand"
@@ -21,6 +22,7 @@ import (
 
 	syncv1 "github.com/livestore-sync/livestore-sync/gen/livestore/sync/v1"
 	"github.com/livestore-sync/livestore-sync/service/budget"
+	"github.com/livestore-sync/livestore-sync/service/eventjson"
 	"github.com/livestore-sync/livestore-sync/service/storage"
 )
 
@@ -339,21 +341,45 @@ func (s *Service) skipStored(st *store, batch []*syncv1.Event) ([]*syncv1.Event,
 	return rest, nil
 }
 
+// sameEvent reports whether the stored record r is the event e: the same fields, compared in
+// their encoding when the engine returned r encoded.
 func sameEvent(r *storage.Record, e *syncv1.Event) bool {
+	if !hasFields(r) {
+		return bytes.Equal(r.Encoded, eventjson.AppendEvent(nil, e))
+	}
 	return r.SeqNum == e.GetSeqNum() && r.ParentSeqNum == e.GetParentSeqNum() && r.Name == e.GetName() &&
 		r.Args == e.GetArgs() && r.ClientID == e.GetClientId() && r.SessionID == e.GetSessionId()
 }
 
+// hasFields reports whether the record has its fields, rather than only its Encoded bytes (an
+// engine returns one or the other; a record the service appends has both). Every event's name
+// is set: pushes are checked.
+func hasFields(r *storage.Record) bool {
+	return r.Encoded == nil || r.Name != ""
+}
+
 // append stores batch, which continues the log at its head, advances the head and publishes
 // the events to the store's live pulls. The caller holds the store's lock.
+//
+// Each record carries its event's encoding (storage.Record.Encoded), made here once: the engine
+// keeps it, and every pull page and live delivery copies it as it is. The encodings of a batch
+// share one allocation.
 func (s *Service) append(st *store, batch []*syncv1.Event) error {
 	createdAt := s.now().UnixMilli()
 	recs := make([]storage.Record, len(batch))
 	info := st.info
+	encSize := 0
+	for _, e := range batch {
+		encSize += eventjson.PulledEventSize(e) - eventjson.PulledEventSizeEncoded(0)
+	}
+	enc := make([]byte, 0, encSize)
 	for i, e := range batch {
+		start := len(enc)
+		enc = eventjson.AppendEvent(enc, e)
 		recs[i] = storage.Record{
 			Name: e.GetName(), Args: e.GetArgs(), SeqNum: e.GetSeqNum(), ParentSeqNum: e.GetParentSeqNum(),
 			ClientID: e.GetClientId(), SessionID: e.GetSessionId(), CreatedAt: createdAt,
+			Encoded: enc[start:len(enc):len(enc)],
 		}
 		info.EventCount++
 		info.EventBytes += uint64(recs[i].Size())

@@ -3,8 +3,9 @@
 // JavaScript escapes them (only '"', '\\' and control characters; all other characters raw), and
 // args copied through exactly as they were pushed.
 //
-// The service uses it to measure pull pages, the bridge to write them; both check the JSON text
-// clients send with Valid.
+// The service uses it to encode each event once at push (the bytes engines keep), to measure and
+// assemble pull pages, and to read stored encodings back for protobuf (ParseEvent); the bridge
+// writes pages with it; both check the JSON text clients send with Valid.
 package eventjson
 
 import (
@@ -69,6 +70,14 @@ func AppendPulledEventOf(dst []byte, name, args, clientID, sessionID string, seq
 	return appendMetadataSome(dst, createdAt)
 }
 
+// AppendPulledEventEncoded is AppendPulledEvent of the event whose encoding (AppendEventOf) is
+// encoded, created at the time createdAt formatted with TimeLayout: encoded is copied as it is.
+func AppendPulledEventEncoded(dst, encoded, createdAt []byte) []byte {
+	dst = append(dst, `{"eventEncoded":`...)
+	dst = append(dst, encoded...)
+	return appendMetadataSome(dst, createdAt)
+}
+
 func appendMetadataSome(dst, createdAt []byte) []byte {
 	dst = append(dst, `,"metadata":{"_tag":"Some","value":{"_tag":"SyncMessage.SyncMetadata","createdAt":"`...)
 	dst = append(dst, createdAt...)
@@ -96,6 +105,13 @@ func PulledEventSizeOf(name, args, clientID, sessionID string, seqNum, parentSeq
 		n += len(`,"args":`) + len(args)
 	}
 	return n
+}
+
+// PulledEventSizeEncoded is PulledEventSize of the event whose encoding (AppendEventOf) is n
+// bytes long: len(AppendPulledEventEncoded(nil, encoded, createdAt)) for len(encoded) == n.
+func PulledEventSizeEncoded(n int) int {
+	return n + len(`{"eventEncoded":`+
+		`,"metadata":{"_tag":"Some","value":{"_tag":"SyncMessage.SyncMetadata","createdAt":"2006-01-02T15:04:05.000Z"}}}`)
 }
 
 // AppendPullResponse appends a PullResponse:

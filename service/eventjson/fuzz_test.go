@@ -254,3 +254,94 @@ func FuzzValid(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseEvent checks ParseEvent two ways. On the fuzzed bytes data it never panics, and when
+// it succeeds: args is absent or valid JSON standing exactly where data has it, encoding/json reads
+// the same strings (see decodedString) and numbers from data (args replaced by 0: its nesting may
+// reach the limit on its own), AppendEventOf of the fields parses back to them, and reproduces data
+// exactly when data's strings have no escape. From the fuzzed fields, the event AppendEventOf
+// writes parses back to them, for any strings (invalid UTF-8 is copied through both ways), with
+// args the fuzzed text when it is valid JSON, else that text as a JSON string in an array.
+func FuzzParseEvent(f *testing.F) {
+	for _, s := range []struct {
+		data                            string
+		name, args, clientID, sessionID string
+		seq, parent                     uint64
+	}{
+		{`{"name":"todoCreated-v1","args":{"id":"t1","text":"héllo","completed":false},"seqNum":2,"parentSeqNum":1,"clientId":"client-a","sessionId":"session-a"}`,
+			"todoCreated-v1", `{"id":"t1","text":"héllo","completed":false}`, "client-a", "session-a", 2, 1},
+		{`{"name":"e","seqNum":1,"parentSeqNum":0,"clientId":"","sessionId":""}`, "e", "", "", "", 1, 0},
+		{`{"name":"q\"\\\/\b\f\n\r\t\u0000\u00E9\ud83c\udf89\ud800\udc00x","seqNum":18446744073709551615,"parentSeqNum":0,"clientId":"\udc00","sessionId":"\ud800\u0041"}`,
+			"n\"a\\m\x01e", `"\u2028"`, "\n", "ü", math.MaxUint64, math.MaxUint64},
+		{"{\"name\":\"\xff\xfe\",\"args\":[\"\xff\"],\"seqNum\":1,\"parentSeqNum\":0,\"clientId\":\"\xed\xa0\x80\",\"sessionId\":\"\u2028\"}",
+			"\xff\xfe", `{"a":"\xff\xfe"}`, "\x00", "\u2028", 1 << 63, 9},
+		{"{\"name\":\"n\",\"args\": \t\n[ {\"a\":\"]}[\\\"\"} ]\r\n ,\"seqNum\":3,\"parentSeqNum\":2,\"clientId\":\"c\",\"sessionId\":\"s\"}",
+			"big", `[1e999,-0.0,123456789012345678901234567890]`, "c", "s", 10, 9},
+		{`{"name":"n","args":{"seqNum":1,"parentSeqNum":2},"seqNum":3,"parentSeqNum":2,"clientId":"c","sessionId":"s"}`,
+			"ws", " \t\n null \r\n", "c", "s", 3, 2},
+		{`{"name":"n","args":[1 2],"seqNum":01,"parentSeqNum":18446744073709551616,"clientId":"c","sessionId":"s"}`,
+			"nope", `{"a":`, "c", "s", 0, 0},
+		{`{"name":"n","args":,"seqNum":1,"parentSeqNum":0,"clientId":"\x","sessionId":"\u12"}`,
+			"", "[]", "", "", 0, 0},
+		{`{"name":"n","parentSeqNum":0,"seqNum":1,"clientId":"c","sessionId":"s"} `, `{"name":"x"}`, `,"seqNum":1,`, `"`, `\`, 7, 8},
+		{`{"name":"n","args":` + strings.Repeat("[", 10000) + strings.Repeat("]", 10000) + `,"seqNum":1,"parentSeqNum":0,"clientId":"c","sessionId":"s"}`,
+			"deep", strings.Repeat("[", 10001) + strings.Repeat("]", 10001), "c", "s", 1, 0},
+	} {
+		f.Add([]byte(s.data), s.name, s.args, s.clientID, s.sessionID, s.seq, s.parent)
+	}
+	f.Fuzz(func(t *testing.T, data []byte, name, args, clientID, sessionID string, seq, parent uint64) {
+		if got, err := ParseEvent(data); err == nil {
+			checkParsedEvent(t, data, got)
+		} else if got != (Event{}) {
+			t.Fatalf("ParseEvent(%q) = %#v with error %v", data, got, err)
+		}
+
+		if args != "" && !Valid([]byte(args)) {
+			args = "[" + string(AppendString(nil, args)) + "]"
+		}
+		want := Event{Name: name, Args: args, ClientID: clientID, SessionID: sessionID, SeqNum: seq, ParentSeqNum: parent}
+		enc := AppendEventOf(nil, name, args, clientID, sessionID, seq, parent)
+		if got, err := ParseEvent(enc); err != nil || got != want {
+			t.Fatalf("ParseEvent(%q) = %#v, %v; want %#v", enc, got, err, want)
+		}
+	})
+}
+
+// checkParsedEvent checks the event got that ParseEvent read from data (see FuzzParseEvent).
+func checkParsedEvent(t *testing.T, data []byte, got Event) {
+	t.Helper()
+	rest := data // data with args replaced by 0
+	if got.Args != "" {
+		if !Valid([]byte(got.Args)) {
+			t.Fatalf("ParseEvent(%q): args %q is not JSON", data, got.Args)
+		}
+		// No string of the event can hold `,"args":`: a quote in it is escaped.
+		i := bytes.Index(data, []byte(`,"args":`)) + len(`,"args":`)
+		if i < len(`,"args":`) || !bytes.HasPrefix(data[i:], []byte(got.Args)) {
+			t.Fatalf("ParseEvent(%q): args %q is not the text of data", data, got.Args)
+		}
+		rest = append(append(data[:i:i], '0'), data[i+len(got.Args):]...)
+	}
+	var std struct {
+		Name         string          `json:"name"`
+		Args         json.RawMessage `json:"args"`
+		SeqNum       uint64          `json:"seqNum"`
+		ParentSeqNum uint64          `json:"parentSeqNum"`
+		ClientID     string          `json:"clientId"`
+		SessionID    string          `json:"sessionId"`
+	}
+	if err := json.Unmarshal(rest, &std); err != nil {
+		t.Fatalf("ParseEvent(%q) = %#v, but encoding/json fails on %q: %v", data, got, rest, err)
+	}
+	if std.Name != decodedString(got.Name) || std.ClientID != decodedString(got.ClientID) || std.SessionID != decodedString(got.SessionID) ||
+		std.SeqNum != got.SeqNum || std.ParentSeqNum != got.ParentSeqNum || (got.Args != "") != (std.Args != nil) {
+		t.Fatalf("ParseEvent(%q) = %#v, encoding/json reads %#v", data, got, std)
+	}
+	enc := AppendEventOf(nil, got.Name, got.Args, got.ClientID, got.SessionID, got.SeqNum, got.ParentSeqNum)
+	if again, err := ParseEvent(enc); err != nil || again != got {
+		t.Fatalf("ParseEvent(%q) = %#v, but its encoding %q parses to %#v, %v", data, got, enc, again, err)
+	}
+	if !bytes.Contains(rest, []byte(`\`)) && !bytes.Equal(enc, data) {
+		t.Fatalf("ParseEvent(%q) = %#v, without escapes, but AppendEventOf writes %q", data, got, enc)
+	}
+}

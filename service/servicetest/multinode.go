@@ -135,8 +135,11 @@ func startLive(t *testing.T, svc *service.Service, storeID string) *live {
 	req := &syncv1.PullRequest{StoreId: storeID, Live: true}
 	if liveStarts.Add(1)%2 == 0 {
 		go svc.PullAsync(ctx, req, func(p *service.Page) error {
-			page(p.Response())
-			return nil
+			resp, err := p.Response()
+			if err == nil {
+				page(resp)
+			}
+			return err
 		}, &liveReceiver{page: page, ended: func(err error) { l.done <- err }})
 	} else {
 		go func() {
@@ -162,7 +165,11 @@ type liveReceiver struct {
 }
 
 func (r *liveReceiver) Deliver(p *service.Page) bool {
-	r.page(p.Response())
+	resp, err := p.Response()
+	if err != nil {
+		return false // the pull ends; Ended reports it
+	}
+	r.page(resp)
 	return true
 }
 

@@ -59,9 +59,19 @@ type Record struct {
 	SessionID string
 	// CreatedAt is when the server stored the event, in milliseconds since the Unix epoch.
 	CreatedAt int64
+	// Encoded is the event in LiveStore's JSON encoding, the "eventEncoded" object of a pulled
+	// event: eventjson.AppendEventOf of the fields above, which the service checked at push. The
+	// service sets it, with the fields, on every record it appends, so that pulls can send the
+	// stored bytes as they are instead of encoding each event again.
+	//
+	// An engine keeps the fields, or Encoded, or both: ReadEvents returns each record with SeqNum
+	// and CreatedAt, and either Encoded exactly as appended, with the other fields empty, or
+	// (Encoded nil) the fields. The caller decodes Encoded when it needs the fields.
+	Encoded []byte
 }
 
-// Size is the number of bytes the record's variable-length fields take, used for accounting.
+// Size is the number of bytes the record's variable-length fields take, used for accounting;
+// it is meaningful for a record with its fields, such as one appended.
 func (r *Record) Size() int {
 	return len(r.Name) + len(r.Args) + len(r.ClientID) + len(r.SessionID) + 3*8
 }
@@ -87,11 +97,13 @@ type Engine interface {
 	CreateStore(storeID string, info StoreInfo) error
 	// Append durably stores events, which continue the log after prevHead (their sequence
 	// numbers grow, the first is above prevHead and info.Head is the last), and replaces the
-	// store's metadata with info, all or nothing. It returns ErrHeadMismatch when the stored head
+	// store's metadata with info, all or nothing. Each event has its fields and Encoded set; the
+	// engine does not keep the events' memory after it returns. It returns ErrHeadMismatch when the stored head
 	// is not prevHead, and an error for events that do not continue the log.
 	Append(storeID string, prevHead uint64, events []Record, info StoreInfo) error
 	// ReadEvents returns, in order, up to limit events of the store with after < SeqNum <= upTo,
-	// read from one consistent snapshot. A limit <= 0 returns no events.
+	// read from one consistent snapshot, each with its fields or its Encoded bytes (see Record).
+	// The records do not share memory with the engine's. A limit <= 0 returns no events.
 	ReadEvents(storeID string, after, upTo uint64, limit int) ([]Record, error)
 	// CountEvents returns the number of the store's events with after < SeqNum <= upTo.
 	CountEvents(storeID string, after, upTo uint64) (uint64, error)

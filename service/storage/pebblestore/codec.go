@@ -1,27 +1,36 @@
 package pebblestore
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/livestore-sync/livestore-sync/service/storage"
 )
 
-// Value encoding. Every value starts with a format version byte; version 1 is:
+// Value encoding. Every value starts with a format version byte:
 //
 //	metadata = 0x01 string(BackendID) uvarint(Head) varint(CreatedAt, Unix ms)
 //	           uvarint(EventCount) uvarint(EventBytes)
-//	event    = 0x01 string(Name) string(Args) uvarint(ParentSeqNum) string(ClientID)
+//	event    = 0x02 varint(CreatedAt) string(Encoded)
+//	         | 0x01 string(Name) string(Args) uvarint(ParentSeqNum) string(ClientID)
 //	           string(SessionID) varint(CreatedAt)
 //	string   = uvarint(len) bytes
 //
-// An event's seqNum is in its key, not in its value. A decoder rejects a value with another
-// version, a truncated value and a value with bytes left over.
+// An event's seqNum is in its key, not in its value. Events are written in version 2, their
+// LiveStore JSON encoding (storage.Record.Encoded, a JSON object), so that a pull sends them as
+// they are; version 1, the fields, was written before (and still is for a record without
+// Encoded), and is read as before. A decoder rejects a value with another version, a truncated
+// value and a value with bytes left over.
 
-// formatV1 is the version byte of the encoding above.
+// formatV1 is the version byte of metadata values and of the first encoding of events.
 const formatV1 byte = 1
+
+// formatV2 is the version byte of events kept in their JSON encoding.
+const formatV2 byte = 2
 
 // ErrCorrupt is wrapped by the errors for stored data that cannot be decoded: an unknown format
 // version, a truncated value or a malformed key.
@@ -39,7 +48,7 @@ func appendMeta(dst []byte, info *storage.StoreInfo) []byte {
 
 // decodeMeta decodes a metadata value. CreatedAt comes back in UTC.
 func decodeMeta(b []byte) (storage.StoreInfo, error) {
-	d := newDecoder(b)
+	d := newDecoder(b, formatV1)
 	var info storage.StoreInfo
 	info.BackendID = d.string()
 	info.Head = d.uvarint()
@@ -52,8 +61,15 @@ func decodeMeta(b []byte) (storage.StoreInfo, error) {
 	return info, nil
 }
 
-// appendEvent appends the encoding of r, without its SeqNum, to dst.
+// appendEvent appends the encoding of r, without its SeqNum, to dst: version 2 when r has its
+// Encoded bytes, else version 1.
 func appendEvent(dst []byte, r *storage.Record) []byte {
+	if r.Encoded != nil {
+		dst = append(dst, formatV2)
+		dst = binary.AppendVarint(dst, r.CreatedAt)
+		dst = binary.AppendUvarint(dst, uint64(len(r.Encoded)))
+		return append(dst, r.Encoded...)
+	}
 	dst = append(dst, formatV1)
 	dst = appendString(dst, r.Name)
 	dst = appendString(dst, r.Args)
@@ -64,20 +80,60 @@ func appendEvent(dst []byte, r *storage.Record) []byte {
 }
 
 // decodeEvent decodes the event value b of the event seq. The record does not share memory
-// with b: its strings are substrings of one copy of b.
-func decodeEvent(b []byte, seq uint64) (storage.Record, error) {
-	d := newDecoder(b)
+// with b: the Encoded bytes of a version 2 value are copied into a (a fresh slice when a is
+// nil); the strings of a version 1 value are substrings of one copy of b.
+func decodeEvent(b []byte, seq uint64, a *arena) (storage.Record, error) {
+	d := newDecoder(b, formatV1, formatV2)
 	r := storage.Record{SeqNum: seq}
-	r.Name = d.string()
-	r.Args = d.string()
-	r.ParentSeqNum = d.uvarint()
-	r.ClientID = d.string()
-	r.SessionID = d.string()
-	r.CreatedAt = d.varint()
+	if d.version == formatV2 {
+		r.CreatedAt = d.varint()
+		if enc := d.bytes(); d.err == nil {
+			if len(enc) < 2 || enc[0] != '{' || enc[len(enc)-1] != '}' {
+				d.err = errors.New("encoded event is not a JSON object")
+			} else {
+				r.Encoded = a.copy(enc)
+			}
+		}
+	} else {
+		r.Name = d.string()
+		r.Args = d.string()
+		r.ParentSeqNum = d.uvarint()
+		r.ClientID = d.string()
+		r.SessionID = d.string()
+		r.CreatedAt = d.varint()
+	}
 	if err := d.finish(); err != nil {
 		return storage.Record{}, fmt.Errorf("%w: value of event %d: %w", ErrCorrupt, seq, err)
 	}
 	return r, nil
+}
+
+// arena hands out copies of byte strings from shared blocks: a few allocations for the events
+// of one read, which are held and dropped together, rather than one per event.
+type arena struct {
+	block []byte
+	// expect is how many more copies the arena expects to make (the events a read may still
+	// return): a new block has room for that many copies the size of the one that needs it.
+	expect int
+}
+
+// maxArenaBlock bounds the size of an arena's blocks (a copy larger than that gets a block of
+// its own size).
+const maxArenaBlock = 64 << 10
+
+// copy returns a copy of b. A nil arena allocates the copy on its own.
+func (a *arena) copy(b []byte) []byte {
+	if a == nil {
+		return bytes.Clone(b)
+	}
+	if cap(a.block)-len(a.block) < len(b) {
+		size := len(b) * max(a.expect, 1)
+		a.block = make([]byte, 0, max(len(b), min(size, maxArenaBlock)))
+	}
+	a.expect--
+	start := len(a.block)
+	a.block = append(a.block, b...)
+	return a.block[start:len(a.block):len(a.block)]
 }
 
 func appendString(dst []byte, s string) []byte {
@@ -88,23 +144,24 @@ func appendString(dst []byte, s string) []byte {
 // decoder reads a value field by field. After the first error every read returns a zero value,
 // and finish reports the error.
 type decoder struct {
-	b   []byte // the value
-	s   string // a copy of the value, made on the first string read, for substrings
-	off int    // the read offset in b
-	err error
+	b       []byte // the value
+	s       string // a copy of the value, made on the first string read, for substrings
+	off     int    // the read offset in b
+	version byte   // the value's format version
+	err     error
 }
 
 // newDecoder returns a decoder positioned after b's version byte, or one that has failed when
-// the version is not formatV1.
-func newDecoder(b []byte) decoder {
+// the version is not one of versions.
+func newDecoder(b []byte, versions ...byte) decoder {
 	d := decoder{b: b}
 	switch {
 	case len(b) == 0:
 		d.err = errors.New("empty value")
-	case b[0] != formatV1:
+	case !slices.Contains(versions, b[0]):
 		d.err = fmt.Errorf("unknown format version %d", b[0])
 	default:
-		d.off = 1
+		d.off, d.version = 1, b[0]
 	}
 	return d
 }
@@ -136,23 +193,30 @@ func (d *decoder) varint() int64 {
 }
 
 func (d *decoder) string() string {
-	n := d.uvarint()
-	if d.err != nil {
-		return ""
-	}
-	if n > uint64(len(d.b)-d.off) {
-		d.err = fmt.Errorf("truncated at byte %d: string of %d bytes, %d left", d.off, n, len(d.b)-d.off)
-		return ""
-	}
-	if n == 0 {
+	b := d.bytes()
+	if len(b) == 0 {
 		return ""
 	}
 	if d.s == "" {
 		d.s = string(d.b)
 	}
-	s := d.s[d.off : d.off+int(n)]
+	end := d.off
+	return d.s[end-len(b) : end]
+}
+
+// bytes reads a string as a slice of the value.
+func (d *decoder) bytes() []byte {
+	n := d.uvarint()
+	if d.err != nil {
+		return nil
+	}
+	if n > uint64(len(d.b)-d.off) {
+		d.err = fmt.Errorf("truncated at byte %d: string of %d bytes, %d left", d.off, n, len(d.b)-d.off)
+		return nil
+	}
+	b := d.b[d.off : d.off+int(n)]
 	d.off += int(n)
-	return s
+	return b
 }
 
 // fail records the error of a varint read that returned n <= 0.

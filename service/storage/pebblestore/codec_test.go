@@ -1,12 +1,14 @@
 package pebblestore
 
 import (
+	"bytes"
 	"errors"
 	"math"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/livestore-sync/livestore-sync/service/eventjson"
 	"github.com/livestore-sync/livestore-sync/service/storage"
 )
 
@@ -24,6 +26,32 @@ var testRecords = []storage.Record{
 	{Name: "n", Args: `{"n":12345678901234567890.000}`, SeqNum: math.MaxUint64, ParentSeqNum: math.MaxUint64 - 1, CreatedAt: math.MinInt64},
 	{Name: "\x00", Args: " \t\n\x00\xff", ClientID: "\xff", SessionID: "\x00", CreatedAt: math.MaxInt64},
 	{Name: "big", Args: strings.Repeat("x", 1<<16), SessionID: strings.Repeat("s", 200), CreatedAt: -1},
+	// Records as the service appends them: with their encoding (version 2).
+	withEncoded(storage.Record{Name: "v1.TodoCreated", Args: `{"id":"t1","text":"héllo 世界"}`, SeqNum: 7, ParentSeqNum: 6, ClientID: "c1", SessionID: "s1", CreatedAt: 1_700_000_000_123}),
+	withEncoded(storage.Record{Name: "n", SeqNum: math.MaxUint64, ParentSeqNum: math.MaxUint64 - 1, CreatedAt: math.MinInt64}),
+	withEncoded(storage.Record{Name: "big", Args: `"` + strings.Repeat("x", 1<<16) + `"`, SessionID: strings.Repeat("s", 200), CreatedAt: -1}),
+}
+
+// withEncoded returns r with its Encoded bytes, as the service appends records.
+func withEncoded(r storage.Record) storage.Record {
+	r.Encoded = eventjson.AppendEventOf(nil, r.Name, r.Args, r.ClientID, r.SessionID, r.SeqNum, r.ParentSeqNum)
+	return r
+}
+
+// decoded returns what decodeEvent returns for the value of r: r itself when it has no Encoded
+// bytes (version 1), else only its SeqNum, CreatedAt and Encoded (version 2).
+func decoded(r storage.Record) storage.Record {
+	if r.Encoded == nil {
+		return r
+	}
+	return storage.Record{SeqNum: r.SeqNum, CreatedAt: r.CreatedAt, Encoded: r.Encoded}
+}
+
+// sameRec reports whether a and b are equal, Encoded bytes included (nil apart from empty).
+func sameRec(a, b storage.Record) bool {
+	return a.Name == b.Name && a.Args == b.Args && a.SeqNum == b.SeqNum && a.ParentSeqNum == b.ParentSeqNum &&
+		a.ClientID == b.ClientID && a.SessionID == b.SessionID && a.CreatedAt == b.CreatedAt &&
+		bytes.Equal(a.Encoded, b.Encoded) && (a.Encoded == nil) == (b.Encoded == nil)
 }
 
 func TestMetaRoundTrip(t *testing.T) {
@@ -60,22 +88,52 @@ func TestEventRoundTrip(t *testing.T) {
 	t.Parallel()
 	for _, r := range testRecords {
 		b := appendEvent(nil, &r)
-		if b[0] != formatV1 {
-			t.Errorf("first byte %d, want the version %d", b[0], formatV1)
+		version := formatV1
+		if r.Encoded != nil {
+			version = formatV2
 		}
-		got, err := decodeEvent(b, r.SeqNum)
-		if err != nil {
-			t.Fatalf("decodeEvent: %v", err)
+		if b[0] != version {
+			t.Errorf("first byte %d, want the version %d", b[0], version)
 		}
-		if got != r {
-			t.Errorf("round trip of %+v = %+v", r, got)
+		want := decoded(r)
+		for _, a := range []*arena{nil, {}} {
+			got, err := decodeEvent(b, r.SeqNum, a)
+			if err != nil {
+				t.Fatalf("decodeEvent: %v", err)
+			}
+			if !sameRec(got, want) {
+				t.Errorf("round trip of %+v = %+v", r, got)
+			}
+			// The record must not share memory with the value, which Pebble reuses.
+			saved := bytes.Clone(b)
+			for i := range b {
+				b[i] = 0xee
+			}
+			if !sameRec(got, want) {
+				t.Errorf("decoded record changed with the value's bytes: %+v", got)
+			}
+			copy(b, saved)
 		}
-		// The record must not share memory with the value, which Pebble reuses.
-		for i := range b {
-			b[i] = 0xee
-		}
-		if got != r {
-			t.Errorf("decoded record changed with the value's bytes: %+v", got)
+	}
+}
+
+// TestArena checks that the copies an arena hands out are the bytes copied, independent of the
+// bytes and of each other (appending to one does not overwrite the next), however they are sized.
+func TestArena(t *testing.T) {
+	t.Parallel()
+	a := arena{expect: 5}
+	var srcs, copies [][]byte
+	for i, n := range []int{1, 100, maxArenaBlock - 50, 60, maxArenaBlock * 2, 7, 0, 3, 100, 100} {
+		src := bytes.Repeat([]byte{byte('a' + i)}, n)
+		srcs, copies = append(srcs, bytes.Clone(src)), append(copies, a.copy(src))
+		clear(src)
+	}
+	for i := range copies {
+		_ = append(copies[i], 'X') // must not write into the next copy
+	}
+	for i := range copies {
+		if !bytes.Equal(copies[i], srcs[i]) {
+			t.Errorf("copy %d (%d bytes) = %.20q…, want %.20q…", i, len(srcs[i]), copies[i], srcs[i])
 		}
 	}
 }
@@ -88,12 +146,12 @@ func TestDecodeRejects(t *testing.T) {
 	for _, info := range testInfos {
 		values = append(values, appendMeta(nil, &info))
 	}
-	for _, r := range testRecords[:4] {
+	for _, r := range testRecords {
 		values = append(values, appendEvent(nil, &r))
 	}
 	decoders := map[string]func([]byte) error{
 		"meta":  func(b []byte) error { _, err := decodeMeta(b); return err },
-		"event": func(b []byte) error { _, err := decodeEvent(b, 1); return err },
+		"event": func(b []byte) error { _, err := decodeEvent(b, 1, nil); return err },
 	}
 	for i, v := range values {
 		name := "event"
@@ -106,7 +164,7 @@ func TestDecodeRejects(t *testing.T) {
 				t.Fatalf("%s value %d truncated to %d of %d bytes: error = %v, want ErrCorrupt", name, i, n, len(v), err)
 			}
 		}
-		for _, version := range []byte{0, 2, 0xff} {
+		for _, version := range []byte{0, 3, 0xff} {
 			w := append([]byte{version}, v[1:]...)
 			if err := decode(w); !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "version") {
 				t.Errorf("%s value %d with version %d: error = %v, want ErrCorrupt about the version", name, i, version, err)
@@ -114,6 +172,14 @@ func TestDecodeRejects(t *testing.T) {
 		}
 		if err := decode(append(v[:len(v):len(v)], 0)); !errors.Is(err, ErrCorrupt) {
 			t.Errorf("%s value %d with a trailing byte: error = %v, want ErrCorrupt", name, i, err)
+		}
+	}
+	// Version 2 values whose encoding is not an object.
+	for _, enc := range []string{"", "{", "}", "[]", `"{}"`, " {}", "{} "} {
+		v := append([]byte{formatV2, 0}, byte(len(enc)))
+		v = append(v, enc...)
+		if _, err := decodeEvent(v, 1, nil); !errors.Is(err, ErrCorrupt) {
+			t.Errorf("version 2 value holding %q: error = %v, want ErrCorrupt", enc, err)
 		}
 	}
 	// A string length past the end, and varints that overflow.
@@ -136,8 +202,10 @@ func FuzzDecode(f *testing.F) {
 	for _, info := range testInfos {
 		f.Add(appendMeta(nil, &info))
 	}
-	for _, r := range testRecords[:4] {
-		f.Add(appendEvent(nil, &r))
+	for _, r := range testRecords {
+		if len(r.Args) < 1000 {
+			f.Add(appendEvent(nil, &r))
+		}
 	}
 	f.Add([]byte{})
 	f.Add([]byte{1})
@@ -153,9 +221,9 @@ func FuzzDecode(f *testing.F) {
 		} else if !errors.Is(err, ErrCorrupt) {
 			t.Errorf("decodeMeta error %v does not wrap ErrCorrupt", err)
 		}
-		if r, err := decodeEvent(b, 9); err == nil {
-			again, err := decodeEvent(appendEvent(nil, &r), 9)
-			if err != nil || again != r {
+		if r, err := decodeEvent(b, 9, nil); err == nil {
+			again, err := decodeEvent(appendEvent(nil, &r), 9, nil)
+			if err != nil || !sameRec(again, r) {
 				t.Errorf("event %+v re-decoded as %+v, %v", r, again, err)
 			}
 		} else if !errors.Is(err, ErrCorrupt) {

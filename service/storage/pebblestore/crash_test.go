@@ -17,6 +17,7 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/livestore-sync/livestore-sync/service/eventjson"
 	"github.com/livestore-sync/livestore-sync/service/storage"
 )
 
@@ -368,7 +369,7 @@ func crashWrite(e *Engine, st *crashStore, mix crashMix, rng *rand.Rand, writer 
 				SessionID:    fmt.Sprintf("session-%d", gen),
 				CreatedAt:    createdAt,
 			}
-			op.events[i] = r
+			op.events[i] = withEncoded(r)
 			op.info.EventCount++
 			op.info.EventBytes += uint64(r.Size())
 		}
@@ -486,7 +487,11 @@ func readCrashState(e *Engine, id string) (crashState, error) {
 	}
 	var bytes, head uint64
 	for i := range events {
-		bytes += uint64(events[i].Size())
+		size, err := fieldsSize(&events[i])
+		if err != nil {
+			return crashState{}, err
+		}
+		bytes += uint64(size)
 		head = events[i].SeqNum
 	}
 	if info.Head != head || info.EventCount != uint64(len(events)) || info.EventBytes != bytes || count != info.EventCount {
@@ -518,13 +523,27 @@ func matchPrefix(st *crashStore, got crashState, lo, hi int) (int, string) {
 	return -1, "matches no allowed prefix of its operations:\n" + strings.Join(diffs, "\n")
 }
 
+// fieldsSize is the Size of the fields of r, a record read back, decoded from its Encoded bytes
+// when it has only those.
+func fieldsSize(r *storage.Record) (int, error) {
+	if r.Encoded == nil {
+		return r.Size(), nil
+	}
+	f, err := eventjson.ParseEvent(r.Encoded)
+	if err != nil {
+		return 0, fmt.Errorf("event %d: %w", r.SeqNum, err)
+	}
+	fields := storage.Record{Name: f.Name, Args: f.Args, ClientID: f.ClientID, SessionID: f.SessionID}
+	return fields.Size(), nil
+}
+
 // diffState describes how got differs from want, or returns "" when they are the same.
 func diffState(want, got crashState) string {
 	if want.exists != got.exists || !sameInfo(want.info, got.info) || len(want.events) != len(got.events) {
 		return fmt.Sprintf("want %v, got %v", want, got)
 	}
 	for i := range want.events {
-		if want.events[i] != got.events[i] {
+		if !sameRec(decoded(want.events[i]), got.events[i]) {
 			return fmt.Sprintf("event %d: want %+v, got %+v", i, want.events[i], got.events[i])
 		}
 	}

@@ -259,6 +259,7 @@ func (e *Engine) ReadEvents(storeID string, after, upTo uint64, limit int) ([]st
 		return []storage.Record{}, nil
 	}
 	recs := make([]storage.Record, 0, min(uint64(limit), upTo-after, 256))
+	a := arena{expect: int(min(uint64(limit), upTo-after, 1<<20))}
 	err := scan(snap, lower, upper, func(it *pebble.Iterator) (bool, error) {
 		seq, err := k.seqOf(it.Key())
 		if err != nil {
@@ -268,7 +269,7 @@ func (e *Engine) ReadEvents(storeID string, after, upTo uint64, limit int) ([]st
 		if err != nil {
 			return false, err
 		}
-		r, err := decodeEvent(v, seq)
+		r, err := decodeEvent(v, seq, &a)
 		if err != nil {
 			return false, err
 		}

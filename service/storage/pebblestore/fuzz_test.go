@@ -51,7 +51,7 @@ func FuzzDecodeValue(f *testing.F) {
 		}
 
 		orig := bytes.Clone(b)
-		r, err := decodeEvent(b, seq)
+		r, err := decodeEvent(b, seq, nil)
 		if err != nil {
 			if !errors.Is(err, ErrCorrupt) {
 				t.Fatalf("decodeEvent error %v does not wrap ErrCorrupt", err)
@@ -64,18 +64,18 @@ func FuzzDecodeValue(f *testing.F) {
 		for i := range b {
 			b[i] ^= 0xff // the record must not see this
 		}
-		if want, err := decodeEvent(orig, seq); err != nil || want != r {
+		if want, err := decodeEvent(orig, seq, &arena{}); err != nil || !sameRec(want, r) {
 			t.Fatalf("record changed with the value it was decoded from: %+v, want %+v (%v)", r, want, err)
 		}
-		again, err := decodeEvent(appendEvent(nil, &r), seq)
-		if err != nil || again != r {
+		again, err := decodeEvent(appendEvent(nil, &r), seq, nil)
+		if err != nil || !sameRec(again, r) {
 			t.Fatalf("decodeEvent(appendEvent(%+v)) = %+v, %v", r, again, err)
 		}
 	})
 }
 
-// FuzzEncodeValue encodes metadata and an event made of the fuzzed fields and checks that they
-// decode to exactly what was encoded (CreatedAt of metadata to the millisecond, in UTC), that the
+// FuzzEncodeValue encodes metadata and an event made of the fuzzed fields (in both versions) and
+// checks that they decode to exactly what was encoded (CreatedAt of metadata to the millisecond, in UTC), that the
 // encoding starts with the version byte, and that every proper prefix of it fails to decode
 // (the decoder notices truncation).
 func FuzzEncodeValue(f *testing.F) {
@@ -92,21 +92,27 @@ func FuzzEncodeValue(f *testing.F) {
 			t.Fatalf("decodeMeta(appendMeta(%+v)) = %+v, %v", info, got, err)
 		}
 		rec := storage.Record{Name: s1, Args: s2, ClientID: s3, SessionID: s4, ParentSeqNum: u1, SeqNum: u2, CreatedAt: ms}
-		eb := appendEvent(nil, &rec)
-		if r, err := decodeEvent(eb, u2); err != nil || r != rec {
-			t.Fatalf("decodeEvent(appendEvent(%+v)) = %+v, %v", rec, r, err)
+		// Version 1 (the fields) and version 2 (the encoding, which version 2 alone keeps).
+		for _, r := range []storage.Record{rec, withEncoded(rec)} {
+			eb := appendEvent(nil, &r)
+			if got, err := decodeEvent(eb, u2, &arena{}); err != nil || !sameRec(got, decoded(r)) {
+				t.Fatalf("decodeEvent(appendEvent(%+v)) = %+v, %v", r, got, err)
+			}
+			if version := map[bool]byte{false: formatV1, true: formatV2}[r.Encoded != nil]; eb[0] != version {
+				t.Fatalf("event encoding starts with %d, want the version %d", eb[0], version)
+			}
+			for _, n := range []int{0, 1, len(eb) / 2, len(eb) - 1} {
+				if _, err := decodeEvent(eb[:n], u2, nil); err == nil {
+					t.Fatalf("event value cut to %d of %d bytes decodes", n, len(eb))
+				}
+			}
 		}
-		if mb[0] != formatV1 || eb[0] != formatV1 {
-			t.Fatalf("encodings start with %d and %d, want the version %d", mb[0], eb[0], formatV1)
+		if mb[0] != formatV1 {
+			t.Fatalf("metadata encoding starts with %d, want the version %d", mb[0], formatV1)
 		}
 		for _, n := range []int{0, 1, len(mb) / 2, len(mb) - 1} {
 			if _, err := decodeMeta(mb[:n]); err == nil {
 				t.Fatalf("metadata value cut to %d of %d bytes decodes", n, len(mb))
-			}
-		}
-		for _, n := range []int{0, 1, len(eb) / 2, len(eb) - 1} {
-			if _, err := decodeEvent(eb[:n], u2); err == nil {
-				t.Fatalf("event value cut to %d of %d bytes decodes", n, len(eb))
 			}
 		}
 	})

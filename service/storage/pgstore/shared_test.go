@@ -13,6 +13,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/livestore-sync/livestore-sync/service/storage"
+	"github.com/livestore-sync/livestore-sync/service/storage/storagetest"
 )
 
 // twoNodes opens two engines on one schema, as two nodes of a cluster would.
@@ -101,7 +102,7 @@ func TestSharedRacingAppends(t *testing.T) {
 			t.Fatalf("%d events stored, want %d (the winners' only)", len(recs), len(want))
 		}
 		for i := range recs {
-			if recs[i] != want[i] {
+			if !storagetest.SameRecord(&recs[i], &want[i]) {
 				t.Fatalf("event %d = %+v, want %+v", i, recs[i], want[i])
 			}
 		}

@@ -1,6 +1,7 @@
 package storagetest
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"math"
@@ -8,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/livestore-sync/livestore-sync/service/eventjson"
 	"github.com/livestore-sync/livestore-sync/service/storage"
 )
 
@@ -45,7 +47,7 @@ func (m *model) nextFrom(from uint64, n int, step uint64) []storage.Record {
 
 // makeEvent returns an event whose fields all tell its store, incarnation and seqNum.
 func makeEvent(storeID, backendID string, seq, parent uint64) storage.Record {
-	return storage.Record{
+	return withEncoded(storage.Record{
 		Name:         "v1.TodoCreated",
 		Args:         `{"store":` + strconv.Quote(storeID) + `,"backend":` + strconv.Quote(backendID) + `,"seq":` + strconv.FormatUint(seq, 10) + `}`,
 		SeqNum:       seq,
@@ -53,7 +55,14 @@ func makeEvent(storeID, backendID string, seq, parent uint64) storage.Record {
 		ClientID:     "client-" + strconv.FormatUint(seq%3, 10),
 		SessionID:    "session-" + backendID,
 		CreatedAt:    baseTime.UnixMilli() + int64(seq%1000),
-	}
+	})
+}
+
+// withEncoded returns r with its Encoded bytes set from its fields, as the service appends
+// records.
+func withEncoded(r storage.Record) storage.Record {
+	r.Encoded = eventjson.AppendEventOf(nil, r.Name, r.Args, r.ClientID, r.SessionID, r.SeqNum, r.ParentSeqNum)
+	return r
 }
 
 // infoAfter returns m's metadata after appending evs.
@@ -151,17 +160,34 @@ func sameInfo(got, want storage.StoreInfo) error {
 	return nil
 }
 
-// sameRecords compares two event lists exactly.
+// sameRecords compares the events got read with the events want appended: each has the same
+// SeqNum and CreatedAt, and either exactly the same Encoded bytes and no fields, or no Encoded
+// bytes and exactly the same fields (storage.Record).
 func sameRecords(got, want []storage.Record) error {
 	if len(got) != len(want) {
 		return fmt.Errorf("%d events %s, want %d %s", len(got), seqs(got), len(want), seqs(want))
 	}
 	for i := range got {
-		if got[i] != want[i] {
+		if !SameRecord(&got[i], &want[i]) {
 			return fmt.Errorf("event %d = %s, want %s", i, describe(&got[i]), describe(&want[i]))
 		}
 	}
 	return nil
+}
+
+// SameRecord reports whether the record got, read from an engine, is the record want that was
+// appended: the same SeqNum and CreatedAt, and either the same Encoded bytes and no fields, or
+// no Encoded bytes and the same fields (storage.Record).
+func SameRecord(got, want *storage.Record) bool {
+	if got.SeqNum != want.SeqNum || got.CreatedAt != want.CreatedAt {
+		return false
+	}
+	if got.Encoded != nil {
+		return bytes.Equal(got.Encoded, want.Encoded) && got.Name == "" && got.Args == "" &&
+			got.ParentSeqNum == 0 && got.ClientID == "" && got.SessionID == ""
+	}
+	return got.Name == want.Name && got.Args == want.Args && got.ParentSeqNum == want.ParentSeqNum &&
+		got.ClientID == want.ClientID && got.SessionID == want.SessionID
 }
 
 // seqs lists the seqNums of recs, for messages.
@@ -184,6 +210,10 @@ func describe(r *storage.Record) string {
 		}
 		return strconv.Quote(s)
 	}
-	return fmt.Sprintf("{SeqNum:%d ParentSeqNum:%d Name:%s Args:%s ClientID:%s SessionID:%s CreatedAt:%d}",
-		r.SeqNum, r.ParentSeqNum, short(r.Name), short(r.Args), short(r.ClientID), short(r.SessionID), r.CreatedAt)
+	enc := "nil"
+	if r.Encoded != nil {
+		enc = short(string(r.Encoded))
+	}
+	return fmt.Sprintf("{SeqNum:%d ParentSeqNum:%d Name:%s Args:%s ClientID:%s SessionID:%s CreatedAt:%d Encoded:%s}",
+		r.SeqNum, r.ParentSeqNum, short(r.Name), short(r.Args), short(r.ClientID), short(r.SessionID), r.CreatedAt, enc)
 }
