@@ -57,6 +57,7 @@ func serve(args []string, stderr io.Writer) error {
 	runCtx, endRun := context.WithCancel(context.Background())
 	defer endRun()
 	memLimit := governMemory(runCtx, cfg.maxOutgoing)
+	governGC(runCtx)
 	tr, err := setupTracing(runCtx, log)
 	if err != nil {
 		return err
