@@ -48,20 +48,11 @@ func governGC(ctx context.Context) int {
 	}
 	current := gcPercent(live())
 	debug.SetGCPercent(current)
-	go func() {
-		t := time.NewTicker(gcPercentInterval)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				if p := gcPercent(live()); p != current {
-					debug.SetGCPercent(p)
-					current = p
-				}
-			}
+	go every(ctx, gcPercentInterval, func() {
+		if p := gcPercent(live()); p != current {
+			debug.SetGCPercent(p)
+			current = p
 		}
-	}()
+	})
 	return current
 }

@@ -45,17 +45,22 @@ func governMemory(ctx context.Context, maxOutgoing int64) int64 {
 		return 0
 	}
 	debug.SetMemoryLimit(first)
-	go func() {
-		t := time.NewTicker(memoryLimitInterval)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				debug.SetMemoryLimit(memoryLimit(maxOutgoing, runtime.NumGoroutine()))
-			}
-		}
-	}()
+	go every(ctx, memoryLimitInterval, func() {
+		debug.SetMemoryLimit(memoryLimit(maxOutgoing, runtime.NumGoroutine()))
+	})
 	return first
+}
+
+// every calls f every interval until ctx ends.
+func every(ctx context.Context, interval time.Duration, f func()) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			f()
+		}
+	}
 }

@@ -61,17 +61,20 @@ func FuzzAppendString(f *testing.F) {
 	})
 }
 
+// eventJSON is an event as encoding/json reads it.
+type eventJSON struct {
+	Name         string          `json:"name"`
+	Args         json.RawMessage `json:"args"`
+	SeqNum       uint64          `json:"seqNum"`
+	ParentSeqNum uint64          `json:"parentSeqNum"`
+	ClientID     string          `json:"clientId"`
+	SessionID    string          `json:"sessionId"`
+}
+
 // pulledEventJSON is a pulled event as encoding/json reads it.
 type pulledEventJSON struct {
-	EventEncoded struct {
-		Name         string          `json:"name"`
-		Args         json.RawMessage `json:"args"`
-		SeqNum       uint64          `json:"seqNum"`
-		ParentSeqNum uint64          `json:"parentSeqNum"`
-		ClientID     string          `json:"clientId"`
-		SessionID    string          `json:"sessionId"`
-	} `json:"eventEncoded"`
-	Metadata struct {
+	EventEncoded eventJSON `json:"eventEncoded"`
+	Metadata     struct {
 		Tag   string `json:"_tag"`
 		Value struct {
 			Tag       string `json:"_tag"`
@@ -322,14 +325,7 @@ func checkParsedEvent(t *testing.T, data []byte, got Event) {
 		}
 		rest = append(append(data[:i:i], '0'), data[i+len(got.Args):]...)
 	}
-	var std struct {
-		Name         string          `json:"name"`
-		Args         json.RawMessage `json:"args"`
-		SeqNum       uint64          `json:"seqNum"`
-		ParentSeqNum uint64          `json:"parentSeqNum"`
-		ClientID     string          `json:"clientId"`
-		SessionID    string          `json:"sessionId"`
-	}
+	var std eventJSON
 	if err := json.Unmarshal(rest, &std); err != nil {
 		t.Fatalf("ParseEvent(%q) = %#v, but encoding/json fails on %q: %v", data, got, rest, err)
 	}

@@ -54,14 +54,7 @@ func TestParseEvent(t *testing.T) {
 			t.Errorf("%s: ParseEvent(%q) = %#v, want %#v", tt.name, tt.in, got, tt.want)
 		}
 		// encoding/json reads the same fields (its strings with U+FFFD for invalid UTF-8).
-		var std struct {
-			Name         string          `json:"name"`
-			Args         json.RawMessage `json:"args"`
-			SeqNum       uint64          `json:"seqNum"`
-			ParentSeqNum uint64          `json:"parentSeqNum"`
-			ClientID     string          `json:"clientId"`
-			SessionID    string          `json:"sessionId"`
-		}
+		var std eventJSON
 		if err := json.Unmarshal([]byte(tt.in), &std); err != nil {
 			t.Errorf("%s: encoding/json: %v", tt.name, err)
 			continue
