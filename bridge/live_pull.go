@@ -83,6 +83,7 @@ func (lp *livePull) Deliver(p *service.Page) (taken bool) {
 	if lp.r.ctx.Err() != nil {
 		return
 	}
+	lp.r.chunks.Add(1) // the client acknowledges it too
 	if lp.c.sendFrame(lp.chunk(p)) {
 		lp.c.advance(lp.r, p.LastSeqNum(), false)
 	}

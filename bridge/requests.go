@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 
 	syncv1 "github.com/livestore-sync/livestore-sync/gen/livestore/sync/v1"
 	"github.com/livestore-sync/livestore-sync/service"
@@ -18,8 +19,13 @@ type request struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	span   trace.Span // the request's span, ended by endRequest
-	// acks receives the client's Acks for this request (at most one is kept).
+	// acks is signalled after each Ack of this request the client sends (at most one signal is
+	// kept): the pull's goroutine waits on it for room in its window (awaitAcks).
 	acks chan struct{}
+	// chunks counts the Chunks sent for this request, acked the Acks received for them (never
+	// more than chunks: an Ack for no Chunk is ignored). LiveStore's client acknowledges every
+	// Chunk it takes, of the backlog and live alike.
+	chunks, acked atomic.Uint64
 	// interrupted is set, under wsConn.mu, when the client interrupted the request.
 	interrupted bool
 	// pos is a pull's progress (order.go), under wsConn.mu.
@@ -181,9 +187,11 @@ func (c *wsConn) runPush(r *request, req *syncv1.PushRequest) {
 // when interrupted or when its socket closes). runPull returns once the pull is live (or over):
 // the pages of later pushes reach lp without this goroutine (live_pull.go).
 //
-// Backlog pages wait for the client's Ack of their Chunk before the next page is taken from the
-// service (PROTOCOL §5.3): every page up to and including the first NoMore page, and any later
-// page that announces more to come (the catch-up a live pull may send before it subscribes).
+// Backlog pages are gated by the client's Acks (PROTOCOL §5.3): at most backlogWindow Chunks wait
+// for theirs before the next page is taken from the service, and the backlog's last page waits for
+// the Acks of all (then comes the Exit, or the live pages). Gated are every page up to and
+// including the first NoMore page, and any later page that announces more to come (the catch-up
+// a live pull may send before it subscribes).
 // Pages of later pushes (NoMore pages after the backlog) are sent as the service delivers them,
 // in order, without waiting for Acks, like the reference's broadcasts; the bounded outgoing
 // queue protects the server from a client that stops reading.
@@ -200,25 +208,20 @@ func (c *wsConn) runPull(r *request, req *syncv1.PullRequest, lp *livePull) {
 			backlog = false
 		}
 		if gated {
-			// An Ack that arrived before this Chunk was sent cannot be for it.
-			select {
-			case <-r.acks:
-			default:
+			if err := r.awaitAcks(backlogWindow - 1); err != nil {
+				return err
 			}
 		}
+		r.chunks.Add(1)
 		if !c.sendFrameAndWrite(lp.chunk(page)) {
 			return errSocketClosing
 		}
 		c.advance(r, page.LastSeqNum(), req.GetLive() && noMore)
-		if !gated {
-			return nil
+		if gated && noMore {
+			// The end of the backlog: every Chunk acknowledged before the Exit, or the live pages.
+			return r.awaitAcks(0)
 		}
-		select {
-		case <-r.acks:
-			return nil
-		case <-r.ctx.Done():
-			return r.ctx.Err()
-		}
+		return nil
 	}, lp)
 }
 
@@ -280,7 +283,7 @@ func (c *wsConn) ack(id string) {
 	c.mu.Lock()
 	r := c.requests[id]
 	c.mu.Unlock()
-	r.acked()
+	r.ack()
 }
 
 // ackBytes is ack of an id given as bytes, without allocating.
@@ -288,13 +291,41 @@ func (c *wsConn) ackBytes(id []byte) {
 	c.mu.Lock()
 	r := c.requests[string(id)]
 	c.mu.Unlock()
-	r.acked()
+	r.ack()
 }
 
-// acked delivers an Ack to r, if r is not nil.
-func (r *request) acked() {
+// backlogWindow is how many Chunks of a pull's backlog may wait for the client's Ack at once
+// (PROTOCOL §5.3): the reference sends the next Chunk only after the Ack of the previous one; with
+// two, the server reads and writes the next page while the client takes the previous one, and a
+// client that does not take them still holds at most two pages' worth.
+const backlogWindow = 2
+
+// awaitAcks waits until at most unacked of the request's Chunks wait for their Ack, or the
+// request ends.
+func (r *request) awaitAcks(unacked uint64) error {
+	for r.chunks.Load()-r.acked.Load() > unacked {
+		select {
+		case <-r.acks:
+		case <-r.ctx.Done():
+			return r.ctx.Err()
+		}
+	}
+	return nil
+}
+
+// ack counts an Ack of r, if r is not nil and has a Chunk waiting for one.
+func (r *request) ack() {
 	if r == nil {
 		return
+	}
+	for {
+		n := r.acked.Load()
+		if n >= r.chunks.Load() {
+			return // an Ack for no Chunk
+		}
+		if r.acked.CompareAndSwap(n, n+1) {
+			break
+		}
 	}
 	select {
 	case r.acks <- struct{}{}:

@@ -2,6 +2,7 @@ package bridge
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"runtime"
 	"strings"
@@ -55,33 +56,78 @@ func TestPullEmptyStore(t *testing.T) {
 	c.expect(fmt.Sprintf(exitStream, "0"))
 }
 
-// TestBacklogPagesWaitForAcks checks the flow control of PROTOCOL §5.3: the next Chunk, and the
-// Exit, are sent only after the client acknowledged the previous Chunk.
-func TestBacklogPagesWaitForAcks(t *testing.T) {
+// TestBacklogAckWindow checks the flow control of PROTOCOL §5.3: at most backlogWindow Chunks of
+// a backlog wait for the client's Ack; the next waits for room, and the Exit for every Ack.
+func TestBacklogAckWindow(t *testing.T) {
 	t.Parallel()
-	ts := newTestServerWith(t, Options{}, service.Options{Limits: service.Limits{PageEvents: 2}})
+	ts := newTestServerWith(t, Options{}, service.Options{Limits: service.Limits{PageEvents: 1}})
 	c := ts.dial("paged", false)
 	var events []string
-	for i := uint64(1); i <= 5; i++ {
+	for i := uint64(1); i <= 4; i++ {
 		events = append(events, eventJSON(i, `{}`))
 	}
 	c.send(pushFrame("0", "", events...))
 	c.expect(fmt.Sprintf(exitPush, "0"))
 
 	c.send(pullFrame("7", false, ""))
-	want := []struct {
-		seqs string
-		page string
-	}{{"[1 2]", "MoreKnown"}, {"[3 4]", "MoreKnown"}, {"[5]", "NoMore"}}
-	for _, w := range want {
-		seqs, page := chunkSeqNums(t, c.next(), "7")
-		if fmt.Sprint(seqs) != w.seqs || page != w.page {
-			t.Fatalf("chunk %v %s, want %s %s", seqs, page, w.seqs, w.page)
+	chunk := func(want string) {
+		t.Helper()
+		if seqs, _ := chunkSeqNums(t, c.next(), "7"); fmt.Sprint(seqs) != want {
+			t.Fatalf("chunk %v, want %s", seqs, want)
 		}
-		c.ping() // the next Chunk (or the Exit) waits for the Ack: the Pong comes first
-		c.send(ackFrame("7"))
 	}
+	for i := 1; i <= backlogWindow; i++ { // a window's worth without an Ack
+		chunk(fmt.Sprintf("[%d]", i))
+	}
+	c.ping() // the window is full: the next Chunk waits for an Ack, the Pong comes first
+	c.send(ackFrame("7"))
+	chunk("[3]")
+	c.ping()
+	c.send(ackFrame("7"))
+	chunk("[4]") // the last: the Exit waits for the Acks of all
+	for range backlogWindow - 1 {
+		c.send(ackFrame("7"))
+		c.ping() // an Ack is still missing: the Pong comes first
+	}
+	c.send(ackFrame("7"))
 	c.expect(fmt.Sprintf(exitStream, "7"))
+}
+
+// TestAckCounting checks a request's Ack accounting: an Ack for no Chunk sent is ignored (it
+// cannot widen the window), and awaitAcks waits for the Acks it needs or the request's end.
+func TestAckCounting(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &request{ctx: ctx, acks: make(chan struct{}, 1)}
+	for range 3 {
+		r.ack() // ahead of any Chunk
+	}
+	if n := r.acked.Load(); n != 0 {
+		t.Fatalf("%d Acks counted before any Chunk", n)
+	}
+	r.chunks.Add(2)
+	for range 3 {
+		r.ack()
+	}
+	if n := r.acked.Load(); n != 2 {
+		t.Fatalf("%d Acks counted for 2 Chunks", n)
+	}
+	if err := r.awaitAcks(0); err != nil {
+		t.Fatalf("awaitAcks with every Chunk acknowledged: %v", err)
+	}
+	r.chunks.Add(1)
+	done := make(chan error, 1)
+	go func() { done <- r.awaitAcks(0) }()
+	r.ack()
+	if err := <-done; err != nil {
+		t.Fatalf("awaitAcks after the Ack it waited for: %v", err)
+	}
+	r.chunks.Add(1)
+	go func() { done <- r.awaitAcks(0) }()
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("awaitAcks of an ended request = %v, want context.Canceled", err)
+	}
 }
 
 func TestPullWithCursor(t *testing.T) {
@@ -226,16 +272,18 @@ func TestInterruptWhileWaitingForAck(t *testing.T) {
 	t.Parallel()
 	ts := newTestServerWith(t, Options{}, service.Options{Limits: service.Limits{PageEvents: 1}})
 	c := ts.dial("interrupt-ack", false)
-	c.send(pushFrame("0", "", eventJSON(1, `{}`), eventJSON(2, `{}`)))
+	c.send(pushFrame("0", "", eventJSON(1, `{}`), eventJSON(2, `{}`), eventJSON(3, `{}`)))
 	c.expect(fmt.Sprintf(exitPush, "0"))
 	c.send(pullFrame("1", false, ""))
-	chunkSeqNums(t, c.next(), "1")
+	for range backlogWindow { // then the window is full
+		chunkSeqNums(t, c.next(), "1")
+	}
 	c.send(`{"_tag":"Interrupt","requestId":"1"}`)
 	c.expect(`{"_tag":"Exit","requestId":"1","exit":{"_tag":"Failure","cause":{"_tag":"Interrupt","fiberId":{"_tag":"Runtime","id":-499,"startTimeMillis":0}}}}`)
 	if err := <-ts.svc.pullEnded; err == nil {
 		t.Errorf("interrupted pull returned nil")
 	}
-	c.ping() // the pull ended: no second page before the Pong
+	c.ping() // the pull ended: no third page before the Pong
 }
 
 func TestProtocolErrors(t *testing.T) {
