@@ -8,6 +8,7 @@ import (
 	syncv1 "github.com/livestore-sync/livestore-sync/gen/livestore/sync/v1"
 	"github.com/livestore-sync/livestore-sync/service/eventjson"
 	"github.com/livestore-sync/livestore-sync/service/storage"
+	"github.com/livestore-sync/livestore-sync/service/storage/storagetest"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -39,9 +40,9 @@ func TestPageJSON(t *testing.T) {
 	}{
 		{"fields", func(r storage.Record) storage.Record { return r }},
 		{"encoded", func(r storage.Record) storage.Record {
-			return storage.Record{SeqNum: r.SeqNum, CreatedAt: r.CreatedAt, Encoded: encodedOf(&r)}
+			return storage.Record{SeqNum: r.SeqNum, CreatedAt: r.CreatedAt, Encoded: storagetest.WithEncoded(r).Encoded}
 		}},
-		{"both", func(r storage.Record) storage.Record { r.Encoded = encodedOf(&r); return r }},
+		{"both", storagetest.WithEncoded},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -106,11 +107,6 @@ func TestPageResponseCorrupt(t *testing.T) {
 	}
 }
 
-// encodedOf returns r's Encoded bytes, as the service makes them at push.
-func encodedOf(r *storage.Record) []byte {
-	return eventjson.AppendEventOf(nil, r.Name, r.Args, r.ClientID, r.SessionID, r.SeqNum, r.ParentSeqNum)
-}
-
 // BenchmarkPageJSON measures the encoding of a full page of 100 typical events.
 func BenchmarkPageJSON(b *testing.B) {
 	recs := make([]storage.Record, 100)
@@ -120,7 +116,7 @@ func BenchmarkPageJSON(b *testing.B) {
 	}
 	b.Run("fields", func(b *testing.B) { benchmarkPageJSON(b, recs) })
 	for i := range recs {
-		recs[i] = storage.Record{SeqNum: recs[i].SeqNum, CreatedAt: recs[i].CreatedAt, Encoded: encodedOf(&recs[i])}
+		recs[i] = storage.Record{SeqNum: recs[i].SeqNum, CreatedAt: recs[i].CreatedAt, Encoded: storagetest.WithEncoded(recs[i]).Encoded}
 	}
 	b.Run("encoded", func(b *testing.B) { benchmarkPageJSON(b, recs) })
 }

@@ -370,7 +370,7 @@ func (s *Service) append(st *store, batch []*syncv1.Event) error {
 	info := st.info
 	encSize := 0
 	for _, e := range batch {
-		encSize += eventjson.PulledEventSize(e) - eventjson.PulledEventSizeEncoded(0)
+		encSize += eventjson.EventSize(e)
 	}
 	enc := make([]byte, 0, encSize)
 	for i, e := range batch {

@@ -98,8 +98,17 @@ func PulledEventSize(e *syncv1.Event) int {
 
 // PulledEventSizeOf is PulledEventSize of the event with these fields.
 func PulledEventSizeOf(name, args, clientID, sessionID string, seqNum, parentSeqNum uint64) int {
-	const fixed = len(`{"eventEncoded":{"name":,"seqNum":,"parentSeqNum":,"clientId":,"sessionId":}` +
-		`,"metadata":{"_tag":"Some","value":{"_tag":"SyncMessage.SyncMetadata","createdAt":"2006-01-02T15:04:05.000Z"}}}`)
+	return PulledEventSizeEncoded(EventSizeOf(name, args, clientID, sessionID, seqNum, parentSeqNum))
+}
+
+// EventSize is len(AppendEvent(nil, e)), computed without encoding.
+func EventSize(e *syncv1.Event) int {
+	return EventSizeOf(e.GetName(), e.GetArgs(), e.GetClientId(), e.GetSessionId(), e.GetSeqNum(), e.GetParentSeqNum())
+}
+
+// EventSizeOf is EventSize of the event with these fields.
+func EventSizeOf(name, args, clientID, sessionID string, seqNum, parentSeqNum uint64) int {
+	const fixed = len(`{"name":,"seqNum":,"parentSeqNum":,"clientId":,"sessionId":}`)
 	n := fixed + StringSize(name) + StringSize(clientID) + StringSize(sessionID) + uintSize(seqNum) + uintSize(parentSeqNum)
 	if args != "" {
 		n += len(`,"args":`) + len(args)

@@ -92,6 +92,9 @@ func TestPulledEventSizeMatchesEncoding(t *testing.T) {
 		if n := PulledEventSize(e); n != len(got) {
 			t.Errorf("PulledEventSize = %d, encoding is %d bytes: %s", n, len(got), got)
 		}
+		if ev := AppendEvent(nil, e); EventSize(e) != len(ev) {
+			t.Errorf("EventSize = %d, encoding is %d bytes: %s", EventSize(e), len(ev), ev)
+		}
 		if !json.Valid(got) {
 			t.Errorf("invalid JSON: %s", got)
 		}

@@ -93,7 +93,7 @@ func fourDigitYear(ts *timestamppb.Timestamp) bool {
 // FuzzPulledEvent encodes a pulled event made of the fuzzed fields, with or without a creation
 // time, and checks that PulledEventSize and PulledEventSizeOf are the length of what
 // AppendPulledEvent writes (for creation times with a four-digit year), that the event's
-// encoding is AppendEvent's, and, when args is absent or valid JSON, that the output is valid
+// encoding is AppendEvent's and EventSize its length, and, when args is absent or valid JSON, that the output is valid
 // JSON that encoding/json decodes back to the event: the same strings (see decodedString), the
 // same numbers, args byte for byte, and the creation time or None.
 func FuzzPulledEvent(f *testing.F) {
@@ -122,7 +122,11 @@ func FuzzPulledEvent(f *testing.F) {
 			}
 		}
 		const head = `{"eventEncoded":`
-		if ev := AppendEvent(nil, e); !bytes.HasPrefix(out, append([]byte(head), ev...)) {
+		ev := AppendEvent(nil, e)
+		if n := EventSize(e); n != len(ev) {
+			t.Fatalf("EventSize = %d, AppendEvent wrote %d bytes: %s", n, len(ev), ev)
+		}
+		if !bytes.HasPrefix(out, append([]byte(head), ev...)) {
 			t.Fatalf("AppendPulledEvent = %s, does not start with AppendEvent's %s", out, ev)
 		}
 		if args != "" && !json.Valid([]byte(args)) {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/livestore-sync/livestore-sync/service/storage"
+	"github.com/livestore-sync/livestore-sync/service/storage/storagetest"
 )
 
 const benchBatch = 100
@@ -31,7 +32,7 @@ func benchEvents(head uint64, n int) []storage.Record {
 			CreatedAt:    time.Now().UnixMilli(),
 		}
 		if benchEncoded {
-			evs[i] = withEncoded(evs[i])
+			evs[i] = storagetest.WithEncoded(evs[i])
 		}
 	}
 	return evs

@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/livestore-sync/livestore-sync/service/eventjson"
 	"github.com/livestore-sync/livestore-sync/service/storage"
+	"github.com/livestore-sync/livestore-sync/service/storage/storagetest"
 )
 
 var testInfos = []storage.StoreInfo{
@@ -27,15 +27,9 @@ var testRecords = []storage.Record{
 	{Name: "\x00", Args: " \t\n\x00\xff", ClientID: "\xff", SessionID: "\x00", CreatedAt: math.MaxInt64},
 	{Name: "big", Args: strings.Repeat("x", 1<<16), SessionID: strings.Repeat("s", 200), CreatedAt: -1},
 	// Records as the service appends them: with their encoding (version 2).
-	withEncoded(storage.Record{Name: "v1.TodoCreated", Args: `{"id":"t1","text":"héllo 世界"}`, SeqNum: 7, ParentSeqNum: 6, ClientID: "c1", SessionID: "s1", CreatedAt: 1_700_000_000_123}),
-	withEncoded(storage.Record{Name: "n", SeqNum: math.MaxUint64, ParentSeqNum: math.MaxUint64 - 1, CreatedAt: math.MinInt64}),
-	withEncoded(storage.Record{Name: "big", Args: `"` + strings.Repeat("x", 1<<16) + `"`, SessionID: strings.Repeat("s", 200), CreatedAt: -1}),
-}
-
-// withEncoded returns r with its Encoded bytes, as the service appends records.
-func withEncoded(r storage.Record) storage.Record {
-	r.Encoded = eventjson.AppendEventOf(nil, r.Name, r.Args, r.ClientID, r.SessionID, r.SeqNum, r.ParentSeqNum)
-	return r
+	storagetest.WithEncoded(storage.Record{Name: "v1.TodoCreated", Args: `{"id":"t1","text":"héllo 世界"}`, SeqNum: 7, ParentSeqNum: 6, ClientID: "c1", SessionID: "s1", CreatedAt: 1_700_000_000_123}),
+	storagetest.WithEncoded(storage.Record{Name: "n", SeqNum: math.MaxUint64, ParentSeqNum: math.MaxUint64 - 1, CreatedAt: math.MinInt64}),
+	storagetest.WithEncoded(storage.Record{Name: "big", Args: `"` + strings.Repeat("x", 1<<16) + `"`, SessionID: strings.Repeat("s", 200), CreatedAt: -1}),
 }
 
 // decoded returns what decodeEvent returns for the value of r: r itself when it has no Encoded

@@ -19,6 +19,7 @@ import (
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/livestore-sync/livestore-sync/service/eventjson"
 	"github.com/livestore-sync/livestore-sync/service/storage"
+	"github.com/livestore-sync/livestore-sync/service/storage/storagetest"
 )
 
 // crashSeedEnv names the environment variable that sets the seed of TestCrashConsistency, to
@@ -369,7 +370,7 @@ func crashWrite(e *Engine, st *crashStore, mix crashMix, rng *rand.Rand, writer 
 				SessionID:    fmt.Sprintf("session-%d", gen),
 				CreatedAt:    createdAt,
 			}
-			op.events[i] = withEncoded(r)
+			op.events[i] = storagetest.WithEncoded(r)
 			op.info.EventCount++
 			op.info.EventBytes += uint64(r.Size())
 		}

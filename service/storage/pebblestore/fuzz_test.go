@@ -93,7 +93,7 @@ func FuzzEncodeValue(f *testing.F) {
 		}
 		rec := storage.Record{Name: s1, Args: s2, ClientID: s3, SessionID: s4, ParentSeqNum: u1, SeqNum: u2, CreatedAt: ms}
 		// Version 1 (the fields) and version 2 (the encoding, which version 2 alone keeps).
-		for _, r := range []storage.Record{rec, withEncoded(rec)} {
+		for _, r := range []storage.Record{rec, storagetest.WithEncoded(rec)} {
 			eb := appendEvent(nil, &r)
 			if got, err := decodeEvent(eb, u2, &arena{}); err != nil || !sameRec(got, decoded(r)) {
 				t.Fatalf("decodeEvent(appendEvent(%+v)) = %+v, %v", r, got, err)

@@ -117,7 +117,7 @@ func (w *ckWriter) event(seq uint64) storage.Record {
 	r := makeEvent(w.m.id, w.backend, seq, seq-1)
 	if w.pad > 0 {
 		r.Args = `{"pad":"` + strings.Repeat(strconv.FormatUint(seq%10, 10), w.pad) + `"}`
-		r = withEncoded(r)
+		r = WithEncoded(r)
 	}
 	return r
 }

@@ -47,7 +47,7 @@ func (m *model) nextFrom(from uint64, n int, step uint64) []storage.Record {
 
 // makeEvent returns an event whose fields all tell its store, incarnation and seqNum.
 func makeEvent(storeID, backendID string, seq, parent uint64) storage.Record {
-	return withEncoded(storage.Record{
+	return WithEncoded(storage.Record{
 		Name:         "v1.TodoCreated",
 		Args:         `{"store":` + strconv.Quote(storeID) + `,"backend":` + strconv.Quote(backendID) + `,"seq":` + strconv.FormatUint(seq, 10) + `}`,
 		SeqNum:       seq,
@@ -58,9 +58,9 @@ func makeEvent(storeID, backendID string, seq, parent uint64) storage.Record {
 	})
 }
 
-// withEncoded returns r with its Encoded bytes set from its fields, as the service appends
-// records.
-func withEncoded(r storage.Record) storage.Record {
+// WithEncoded returns r with its Encoded bytes set from its fields, as the service appends
+// records (eventjson.AppendEventOf).
+func WithEncoded(r storage.Record) storage.Record {
 	r.Encoded = eventjson.AppendEventOf(nil, r.Name, r.Args, r.ClientID, r.SessionID, r.SeqNum, r.ParentSeqNum)
 	return r
 }

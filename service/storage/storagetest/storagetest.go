@@ -524,7 +524,7 @@ func testRecordBytes(t *testing.T, e storage.Engine, o Options) {
 		r := tc.rec
 		r.SeqNum = uint64(i + 1)
 		r.ParentSeqNum = uint64(i)
-		r = withEncoded(r)
+		r = WithEncoded(r)
 		m.appendEvents(t, e, []storage.Record{r})
 		recs, err := e.ReadEvents(m.id, r.ParentSeqNum, r.SeqNum, 1)
 		if err != nil {
