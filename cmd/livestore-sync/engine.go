@@ -48,7 +48,7 @@ func openEngine(cfg serveConfig, log *slog.Logger) (*openedEngine, error) {
 		return &openedEngine{Engine: e, collector: e.Collector(), ping: e.Ping,
 			logAttrs: []any{"engine", "postgres", "postgres", e.Where()}}, nil
 	}
-	e, err := pebblestore.Open(cfg.dataDir, pebblestore.Options{Logger: log}) // it names itself component=pebble
+	e, err := pebblestore.Open(cfg.dataDir, pebblestore.Options{Logger: log, CacheSize: cfg.pebbleCache}) // it names itself component=pebble
 	if err != nil {
 		return nil, err
 	}

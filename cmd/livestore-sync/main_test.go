@@ -434,6 +434,8 @@ func TestUsage(t *testing.T) {
 		{[]string{"serve", "--max-websockets", "-1"}, 2, "--max-websockets must be a whole number"},
 		{[]string{"serve", "--tls-cert", "cert.pem"}, 2, "--tls-cert and --tls-key go together"},
 		{[]string{"serve", "--max-http-requests", "many"}, 2, "--max-http-requests must be a whole number"},
+		{[]string{"serve", "--pebble-cache-bytes", "0"}, 2, "--pebble-cache-bytes must be a positive whole number"},
+		{[]string{"serve", "--help"}, 0, "LIVESTORE_SYNC_PEBBLE_CACHE_BYTES"},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {

@@ -16,6 +16,7 @@ import (
 	"github.com/livestore-sync/livestore-sync/auth"
 	"github.com/livestore-sync/livestore-sync/bridge"
 	"github.com/livestore-sync/livestore-sync/service"
+	"github.com/livestore-sync/livestore-sync/service/storage/pebblestore"
 	"github.com/livestore-sync/livestore-sync/service/storage/pgstore"
 )
 
@@ -46,6 +47,8 @@ type serveConfig struct {
 	maxHTTP        int
 	maxGRPCCalls   int
 	maxOutgoing    int64
+	// pebbleCache is the size of Pebble's block cache in bytes (pebblestore.Options.CacheSize).
+	pebbleCache int64
 }
 
 // listFlag is a flag that may be given several times, each value also split at commas.
@@ -151,6 +154,11 @@ func parseServeFlags(args []string, stderr io.Writer) (serveConfig, error) {
 			"queues, live pulls' queues, HTTP responses (0: no limit). When it is reached, the connection\n"+
 			"or live pull holding the most is ended (WebSocket close 1013, Connect RESOURCE_EXHAUSTED), and\n"+
 			"the client reconnects and pulls again (env LIVESTORE_SYNC_MAX_OUTGOING_BYTES)")
+	pebbleCache := envOr("LIVESTORE_SYNC_PEBBLE_CACHE_BYTES", strconv.Itoa(pebblestore.DefaultCacheSize))
+	fs.StringVar(&pebbleCache, "pebble-cache-bytes", pebbleCache,
+		"the size in `bytes` of Pebble's block cache, which keeps recently read events in memory\n"+
+			"(outside the Go heap) so that pulls of them do not read the files again; unused with --postgres\n"+
+			"(env LIVESTORE_SYNC_PEBBLE_CACHE_BYTES)")
 	fs.StringVar(&cfg.logFormat, "log-format", envOr("LIVESTORE_SYNC_LOG_FORMAT", "text"),
 		"log `format`: text or json (env LIVESTORE_SYNC_LOG_FORMAT)")
 	level := envOr("LIVESTORE_SYNC_LOG_LEVEL", "info")
@@ -252,6 +260,11 @@ func parseServeFlags(args []string, stderr io.Writer) (serveConfig, error) {
 		return cfg, usageError{fmt.Errorf("--max-outgoing-bytes must be a whole number of bytes, 0 for no limit, not %q", maxOutgoing)}
 	} else {
 		cfg.maxOutgoing = n
+	}
+	if n, err := strconv.ParseInt(pebbleCache, 10, 64); err != nil || n <= 0 {
+		return cfg, usageError{fmt.Errorf("--pebble-cache-bytes must be a positive whole number of bytes, not %q", pebbleCache)}
+	} else {
+		cfg.pebbleCache = n
 	}
 	if (cfg.tlsCert == "") != (cfg.tlsKey == "") {
 		return cfg, usageError{errors.New("--tls-cert and --tls-key go together")}

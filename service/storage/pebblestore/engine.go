@@ -45,6 +45,10 @@ func Open(dir string, opts Options) (*Engine, error) {
 	if opts.CacheSize < 0 {
 		return nil, fmt.Errorf("pebblestore: negative cache size %d", opts.CacheSize)
 	}
+	cacheSize := opts.CacheSize
+	if cacheSize == 0 {
+		cacheSize = DefaultCacheSize
+	}
 	memTableSize := opts.MemTableSize
 	if memTableSize == 0 {
 		memTableSize = DefaultMemTableSize
@@ -68,10 +72,13 @@ func Open(dir string, opts Options) (*Engine, error) {
 		return nil, fmt.Errorf("%w: %s (its LOCK file is held: %w)", ErrLocked, dir, err)
 	}
 	db, err := pebble.Open(dir, &pebble.Options{
-		FS:                 fsys,
-		Lock:               lock,
-		Logger:             pebbleLogger{opts.Logger},
-		CacheSize:          opts.CacheSize,
+		FS:     fsys,
+		Lock:   lock,
+		Logger: pebbleLogger{opts.Logger},
+		// Pebble counts its memtables against the cache (each reserves its size there, the
+		// one being filled and the one kept for reuse): without room for two, a cache smaller
+		// than two memtables would hold no block at all.
+		CacheSize:          cacheSize + 2*int64(memTableSize),
 		FormatMajorVersion: pebble.FormatNewest,
 		MemTableSize:       memTableSize,
 	})

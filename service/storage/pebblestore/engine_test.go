@@ -3,6 +3,7 @@ package pebblestore
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"io"
 	"log"
@@ -11,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -357,6 +359,78 @@ func TestCorruptValues(t *testing.T) {
 	} {
 		if !errors.Is(err, ErrCorrupt) {
 			t.Errorf("%s over truncated metadata: error = %v, want ErrCorrupt", name, err)
+		}
+	}
+}
+
+// TestCacheKeepsAStore checks that the block cache holds a store that fits in it beside the
+// memtables Pebble counts against the cache: once read, the store's events are read again from
+// memory. By default that is a store larger than Pebble's own default cache (8 MiB); with small
+// memtables that fill and flush meanwhile, the cache's room for blocks is still CacheSize.
+func TestCacheKeepsAStore(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name string
+		opts Options
+	}{
+		{"default", Options{}},
+		{"memtables of 4 MiB, 16 MiB of blocks", Options{MemTableSize: 4 << 20, CacheSize: 16 << 20}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			tt.opts.FS = vfs.NewMem()
+			e, err := Open("", tt.opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer e.Close()
+			const events = 40_000 // about 12 MB of blocks
+			appendIncompressible(t, e, "big", events)
+			// Into tables that stay: a compaction would replace the tables being cached.
+			if err := e.db.Compact(context.Background(), []byte{0}, []byte{0xff}, false); err != nil {
+				t.Fatal(err)
+			}
+			readAll := func() {
+				t.Helper()
+				for after := uint64(0); after < events; {
+					recs, err := e.ReadEvents("big", after, events, 1_000)
+					if err != nil || len(recs) == 0 {
+						t.Fatalf("ReadEvents after %d: %d records, %v", after, len(recs), err)
+					}
+					after = recs[len(recs)-1].SeqNum
+				}
+			}
+			readAll()
+			before := e.db.Metrics().BlockCache
+			if before.Size < 8<<20 {
+				t.Fatalf("the cache holds %d bytes after reading the store, want more than 8 MiB", before.Size)
+			}
+			readAll()
+			if after := e.db.Metrics().BlockCache; after.Misses != before.Misses {
+				t.Errorf("reading the store again missed the cache %d times (cache: %d bytes)", after.Misses-before.Misses, after.Size)
+			}
+		})
+	}
+}
+
+// appendIncompressible appends events 1 … n to a new store, each with about 300 bytes of args
+// that do not compress much.
+func appendIncompressible(t *testing.T, e *Engine, storeID string, n uint64) {
+	t.Helper()
+	if err := e.CreateStore(storeID, storage.StoreInfo{BackendID: "b", CreatedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	const batch = 1_000
+	pad := strings.Repeat("x", 300)
+	for head := uint64(0); head < n; head += batch {
+		recs := make([]storage.Record, min(batch, n-head))
+		for i := range recs {
+			seq := head + uint64(i) + 1
+			recs[i] = storage.Record{SeqNum: seq, ParentSeqNum: seq - 1, Name: "e", ClientID: "c", SessionID: "s",
+				Args: `"` + strconv.FormatUint(seq*0x9E3779B97F4A7C15, 36) + pad[:200+seq%100] + `"`, CreatedAt: time.Now().UnixMilli()}
+		}
+		if err := e.Append(storeID, head, recs, storage.StoreInfo{BackendID: "b", Head: head + uint64(len(recs))}); err != nil {
+			t.Fatal(err)
 		}
 	}
 }
