@@ -49,6 +49,7 @@ type benchFlags struct {
 	pebbleDir               string
 
 	stores, events, batch, concurrency, pad int
+	warmup                                  int
 	noVerify                                bool
 	store                                   string
 	pullers                                 int
@@ -111,6 +112,8 @@ func benchCmd(env *cliEnv, args []string) error {
 	case "push":
 		fs.IntVar(&f.concurrency, "concurrency", 0, "stores pushed to at once (default: all)")
 		fs.BoolVar(&f.noVerify, "no-verify", false, "do not pull every store back after the run to check it")
+		fs.IntVar(&f.warmup, "warmup", 0, "run the workload this many `times` first, unmeasured, on other stores, so that a\n"+
+			"server that has just started has touched its memory once (Go heap, Pebble's memtables)")
 	case "pull":
 		fs.StringVar(&f.store, "store", "", "pull this existing `store` instead of pushing --events to a new one")
 	case "fanout", "mixed":
@@ -172,7 +175,7 @@ func (f *benchFlags) run(ctx context.Context, name string, cfg loadgen.Config) (
 	fanout := loadgen.FanoutOptions{Stores: f.stores, Pulls: f.pulls, Pushes: f.pushes, Batch: f.batch, Rate: f.rate, Pad: f.pad}
 	switch name {
 	case "push":
-		return loadgen.Push(ctx, cfg, loadgen.PushOptions{Stores: f.stores, Events: f.events, Batch: f.batch, Concurrency: f.concurrency, Pad: f.pad, NoVerify: f.noVerify})
+		return loadgen.Push(ctx, cfg, loadgen.PushOptions{Stores: f.stores, Events: f.events, Batch: f.batch, Concurrency: f.concurrency, Pad: f.pad, NoVerify: f.noVerify, Warmup: f.warmup})
 	case "pull":
 		return loadgen.Pull(ctx, cfg, loadgen.PullOptions{Store: f.store, Events: f.events, Batch: f.batch, Pullers: f.pullers, Pad: f.pad})
 	case "fanout":

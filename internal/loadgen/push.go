@@ -20,6 +20,11 @@ type PushOptions struct {
 	Pad int
 	// NoVerify skips pulling every store back after the measured window to check its events.
 	NoVerify bool
+	// Warmup runs the workload this many times first, unmeasured, on other stores: a server that
+	// has just started pays once for memory it touches for the first time (its Go heap growing
+	// to its collector's pace, Pebble's memtables growing to their full size), which a run of a
+	// few seconds would otherwise count against every event.
+	Warmup int
 }
 
 // Push runs the push workload. Its latency is the push round trip (send to Exit); after the
@@ -32,20 +37,26 @@ func Push(ctx context.Context, cfg Config, o PushOptions) (*Result, error) {
 	if err := positive("stores", o.Stores, "events", o.Events, "batch", o.Batch, "concurrency", o.Concurrency); err != nil {
 		return nil, err
 	}
+	if o.Warmup < 0 {
+		return nil, fmt.Errorf("warmup is %d, want 0 or more rounds", o.Warmup)
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
+	for round := range o.Warmup {
+		if err := pushRound(ctx, c, fmt.Sprintf("push-warmup%d", round+1), o); err != nil {
+			return nil, fmt.Errorf("warm-up: %w", err)
+		}
+	}
 	conns := make([]*conn, o.Stores)
 	defer closeAll(conns)
 	if err := dialStores(ctx, c, "push", conns, o.Concurrency); err != nil {
 		return nil, err
 	}
-
 	var (
 		hist   Histogram
 		pushed atomic.Uint64
 		pushes atomic.Uint64
-		next   atomic.Int64
 	)
 	total := uint64(o.Stores) * uint64(o.Events)
 	w, err := beginWindow(c)
@@ -53,31 +64,12 @@ func Push(ctx context.Context, cfg Config, o PushOptions) (*Result, error) {
 		return nil, err
 	}
 	stop := startProgress(ctx, c, "push", "events", total, &pushed)
-	err = parallel(ctx, o.Concurrency, func(ctx context.Context, _ int) error {
-		var batch []byte
-		for {
-			i := int(next.Add(1)) - 1
-			if i >= o.Stores {
-				return nil
-			}
-			for first := 1; first <= o.Events; first += o.Batch {
-				n := min(o.Batch, o.Events-first+1)
-				batch = appendBatch(batch[:0], uint64(first), n, o.Pad)
-				start := time.Now()
-				if err := conns[i].push(ctx, batch, ""); err != nil {
-					return err
-				}
-				hist.Record(time.Since(start))
-				pushed.Add(uint64(n))
-				pushes.Add(1)
-			}
-		}
-	})
+	err = pushAll(ctx, conns, o, &pushCounts{hist: &hist, pushed: &pushed, pushes: &pushes})
 	stop()
 	if err != nil {
 		return nil, err
 	}
-	r := &Result{Workload: "push", Events: pushed.Load(), Pushes: pushes.Load()}
+	r := &Result{Workload: "push", Events: pushed.Load(), Pushes: pushes.Load(), WarmupRounds: o.Warmup}
 	if err := w.end(r); err != nil {
 		return nil, err
 	}
@@ -89,6 +81,50 @@ func Push(ctx context.Context, cfg Config, o PushOptions) (*Result, error) {
 		r.Checked = true
 	}
 	return r, nil
+}
+
+// pushCounts are what pushAll counts: latency of each push, events and pushes acknowledged.
+type pushCounts struct {
+	hist           *Histogram
+	pushed, pushes *atomic.Uint64
+}
+
+// pushAll pushes o.Events events to each store of conns, one push at a time per store,
+// o.Concurrency stores at a time; counts, when not nil, counts them.
+func pushAll(ctx context.Context, conns []*conn, o PushOptions, counts *pushCounts) error {
+	var next atomic.Int64
+	return parallel(ctx, o.Concurrency, func(ctx context.Context, _ int) error {
+		var batch []byte
+		for {
+			i := int(next.Add(1)) - 1
+			if i >= len(conns) {
+				return nil
+			}
+			for first := 1; first <= o.Events; first += o.Batch {
+				n := min(o.Batch, o.Events-first+1)
+				batch = appendBatch(batch[:0], uint64(first), n, o.Pad)
+				start := time.Now()
+				if err := conns[i].push(ctx, batch, ""); err != nil {
+					return err
+				}
+				if counts != nil {
+					counts.hist.Record(time.Since(start))
+					counts.pushed.Add(uint64(n))
+					counts.pushes.Add(1)
+				}
+			}
+		}
+	})
+}
+
+// pushRound runs the push workload once, unmeasured, on stores of its own named after workload.
+func pushRound(ctx context.Context, c *Config, workload string, o PushOptions) error {
+	conns := make([]*conn, o.Stores)
+	defer closeAll(conns)
+	if err := dialStores(ctx, c, workload, conns, o.Concurrency); err != nil {
+		return err
+	}
+	return pushAll(ctx, conns, o, nil)
 }
 
 // verifyStores pulls every store of conns from the start and checks that it holds the events

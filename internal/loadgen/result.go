@@ -24,6 +24,9 @@ type Result struct {
 	EventsPerSec float64 `json:"events_per_sec"`
 	// Pushes is how many push requests were acknowledged.
 	Pushes uint64 `json:"pushes,omitempty"`
+	// WarmupRounds is how many times the workload ran, unmeasured, before the measured window
+	// (push).
+	WarmupRounds int `json:"warmup_rounds,omitempty"`
 	// Deliveries is how many events live pulls received (fanout, mixed, sockets).
 	Deliveries uint64 `json:"deliveries,omitempty"`
 	// DeliveriesPerSec is Deliveries / Seconds.

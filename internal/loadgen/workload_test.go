@@ -64,6 +64,33 @@ func TestPush(t *testing.T) {
 	}
 }
 
+// TestPushWarmup checks that warm-up rounds push to stores of their own, and only the measured
+// round is counted.
+func TestPushWarmup(t *testing.T) {
+	t.Parallel()
+	url := realServer(t)
+	cfg := loadgen.Config{URL: url, StorePrefix: "w-"}
+	r, err := loadgen.Push(testContext(t), cfg, loadgen.PushOptions{Stores: 2, Events: 120, Batch: 50, Warmup: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Events != 240 || r.Pushes != 6 || r.Latency.Count != 6 || r.WarmupRounds != 2 || !r.Checked {
+		t.Fatalf("result %+v, latency %+v", r, r.Latency)
+	}
+	for _, store := range []string{"w-push-warmup1-0", "w-push-warmup1-1", "w-push-warmup2-0", "w-push-warmup2-1"} {
+		p, err := loadgen.Pull(testContext(t), cfg, loadgen.PullOptions{Store: store, Pullers: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.Events != 120 || !p.Checked {
+			t.Errorf("warm-up store %s: pulled %+v, want its 120 events", store, p)
+		}
+	}
+	if _, err := loadgen.Push(testContext(t), cfg, loadgen.PushOptions{Stores: 1, Events: 1, Batch: 1, Warmup: -1}); err == nil {
+		t.Error("a negative warm-up was accepted")
+	}
+}
+
 func TestPull(t *testing.T) {
 	t.Parallel()
 	url := realServer(t)
