@@ -12,55 +12,85 @@ import "encoding/json"
 // reports false for an object whose keys hold escapes, control characters or bytes above ASCII
 // (Unmarshal unescapes or repairs those): the caller then falls back to Unmarshal.
 func splitObject(raw []byte) (map[string]json.RawMessage, bool) {
+	out, _, ok := splitObjectWith(raw, "")
+	return out, ok
+}
+
+// splitObjectWith is splitObject that also splits the value of the member named nested (the last
+// one, as with every key) when it is an object, in the same pass: inner is then what
+// splitObject(outer[nested]) gives, and nil when that would report false. A push frame's payload
+// is split so, instead of being skipped over first and split again after.
+func splitObjectWith(raw []byte, nested string) (outer, inner map[string]json.RawMessage, ok bool) {
 	i := skipSpace(raw, 0)
 	if i >= len(raw) || raw[i] != '{' {
-		return nil, false
+		return nil, nil, false
 	}
-	out := make(map[string]json.RawMessage, 8)
+	outer, inner, end, ok := splitMembers(raw, i, nested)
+	if !ok || skipSpace(raw, end) != len(raw) {
+		return nil, nil, false
+	}
+	return outer, inner, true
+}
+
+// splitMembers splits the object that starts at raw[i] (its '{') into its members, and returns
+// the index after it; nested is as for splitObjectWith ("": none).
+func splitMembers(raw []byte, i int, nested string) (out, inner map[string]json.RawMessage, end int, ok bool) {
+	out = make(map[string]json.RawMessage, 8)
 	i = skipSpace(raw, i+1)
 	if i < len(raw) && raw[i] == '}' {
-		return out, skipSpace(raw, i+1) == len(raw)
+		return out, nil, i + 1, true
 	}
 	for i < len(raw) {
 		if raw[i] != '"' {
-			return nil, false
+			return nil, nil, 0, false
 		}
 		start := i + 1
 		i = start
 		for i < len(raw) && raw[i] != '"' {
 			if c := raw[i]; c == '\\' || c < 0x20 || c >= 0x80 {
-				return nil, false
+				return nil, nil, 0, false
 			}
 			i++
 		}
 		if i >= len(raw) {
-			return nil, false
+			return nil, nil, 0, false
 		}
 		key := string(raw[start:i])
 		i = skipSpace(raw, i+1)
 		if i >= len(raw) || raw[i] != ':' {
-			return nil, false
+			return nil, nil, 0, false
 		}
 		i = skipSpace(raw, i+1)
-		end, ok := skipValue(raw, i)
+		end, ok := 0, false
+		if nested != "" && key == nested {
+			inner = nil
+			if i < len(raw) && raw[i] == '{' {
+				var members map[string]json.RawMessage
+				if members, _, end, ok = splitMembers(raw, i, ""); ok {
+					inner = members
+				}
+			}
+		}
 		if !ok {
-			return nil, false
+			if end, ok = skipValue(raw, i); !ok {
+				return nil, nil, 0, false
+			}
 		}
 		out[key] = json.RawMessage(raw[i:end:end])
 		i = skipSpace(raw, end)
 		if i >= len(raw) {
-			return nil, false
+			return nil, nil, 0, false
 		}
 		switch raw[i] {
 		case ',':
 			i = skipSpace(raw, i+1)
 		case '}':
-			return out, skipSpace(raw, i+1) == len(raw)
+			return out, inner, i + 1, true
 		default:
-			return nil, false
+			return nil, nil, 0, false
 		}
 	}
-	return nil, false
+	return nil, nil, 0, false
 }
 
 // skipSpace returns the index of the first byte of raw at or after i that is not JSON white

@@ -22,6 +22,10 @@ var splitObjectCases = []struct {
 	{`[1]`, false},
 	{`"x"`, false},
 	{`{"a":1}x`, false}, // not valid JSON: callers check first, but splitObject does not take it
+	{`{"payload":{"a":1},"payload":2}`, true},          // the last payload is no object: no inner split
+	{`{"payload":{"a":1} , "payload" : {"b":[2]}}`, true}, // the last payload's members
+	{`{"payload":{"a\"b":1},"x":[]}`, true},            // the payload's own split fails, the frame's does not
+	{`{"payload":"{}"}`, true},
 }
 
 func TestSplitObject(t *testing.T) {
@@ -42,6 +46,24 @@ func TestSplitObject(t *testing.T) {
 		if !sameMembers(got, want) {
 			t.Errorf("splitObject(%q) = %q, Unmarshal: %q", tt.in, got, want)
 		}
+		checkSplitWith(t, []byte(tt.in), got)
+	}
+}
+
+// checkSplitWith checks that splitObjectWith(data, "payload") gives the members splitObject
+// gave, and the members splitObject gives of the payload (nil when it reports false).
+func checkSplitWith(t *testing.T, data []byte, members map[string]json.RawMessage) {
+	t.Helper()
+	outer, inner, ok := splitObjectWith(data, "payload")
+	if !ok || !sameMembers(outer, members) {
+		t.Fatalf("splitObjectWith(%q) = %q, %v; splitObject: %q", data, outer, ok, members)
+	}
+	want, ok := map[string]json.RawMessage(nil), false
+	if p, has := members["payload"]; has {
+		want, ok = splitObject(p)
+	}
+	if ok != (inner != nil) || !sameMembers(inner, want) {
+		t.Fatalf("splitObjectWith(%q) split the payload into %q, splitObject: %q, %v", data, inner, want, ok)
 	}
 }
 
@@ -73,5 +95,6 @@ func FuzzSplitObject(f *testing.F) {
 		case !sameMembers(got, want):
 			t.Fatalf("splitObject(%q) = %q, Unmarshal: %q", data, got, want)
 		}
+		checkSplitWith(t, data, got)
 	})
 }

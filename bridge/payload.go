@@ -191,10 +191,15 @@ type decodedPayload struct {
 	clientPayload json.RawMessage
 }
 
-func decodeCommon(raw json.RawMessage) (decodedPayload, *payloadError) {
-	obj, perr := asObject(raw, "an object")
-	if perr != nil {
-		return decodedPayload{}, perr
+// decodeCommon decodes the common part of payload raw, whose members are members when they were
+// split already (nil: raw is split here).
+func decodeCommon(raw json.RawMessage, members jsonObject) (decodedPayload, *payloadError) {
+	obj := members
+	if obj == nil {
+		var perr *payloadError
+		if obj, perr = asObject(raw, "an object"); perr != nil {
+			return decodedPayload{}, perr
+		}
 	}
 	// storeId is required by the schema but its value is ignored: the URL's store id is
 	// authoritative (PROTOCOL §3).
@@ -205,9 +210,10 @@ func decodeCommon(raw json.RawMessage) (decodedPayload, *payloadError) {
 }
 
 // decodePullPayload decodes the payload of a Pull request: {storeId, payload?, live, cursor}.
-// live is required over WebSocket and ignored over HTTP (which has no live pulls).
-func decodePullPayload(raw json.RawMessage, withLive bool) (*syncv1.PullRequest, json.RawMessage, error) {
-	p, perr := decodeCommon(raw)
+// live is required over WebSocket and ignored over HTTP (which has no live pulls). members are
+// raw's members when they were split already, or nil.
+func decodePullPayload(raw json.RawMessage, members jsonObject, withLive bool) (*syncv1.PullRequest, json.RawMessage, error) {
+	p, perr := decodeCommon(raw, members)
 	if perr != nil {
 		return nil, nil, perr
 	}
@@ -245,8 +251,9 @@ func decodeCursor(raw json.RawMessage) (*syncv1.Cursor, *payloadError) {
 }
 
 // decodePushPayload decodes the payload of a Push request: {storeId, payload?, batch, backendId}.
-func decodePushPayload(raw json.RawMessage) (*syncv1.PushRequest, json.RawMessage, error) {
-	p, perr := decodeCommon(raw)
+// members are raw's members when they were split already, or nil.
+func decodePushPayload(raw json.RawMessage, members jsonObject) (*syncv1.PushRequest, json.RawMessage, error) {
+	p, perr := decodeCommon(raw, members)
 	if perr != nil {
 		return nil, nil, perr
 	}
@@ -344,9 +351,10 @@ func decodeEventObject(obj jsonObject) (*syncv1.Event, *payloadError) {
 	return e, nil
 }
 
-// decodePingPayload decodes the payload of an HTTP Ping request: {storeId, payload?}.
-func decodePingPayload(raw json.RawMessage) (json.RawMessage, error) {
-	p, perr := decodeCommon(raw)
+// decodePingPayload decodes the payload of an HTTP Ping request: {storeId, payload?}. members
+// are raw's members when they were split already, or nil.
+func decodePingPayload(raw json.RawMessage, members jsonObject) (json.RawMessage, error) {
+	p, perr := decodeCommon(raw, members)
 	if perr != nil {
 		return nil, perr
 	}

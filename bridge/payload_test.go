@@ -64,7 +64,7 @@ func TestDecodePushPayload(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, _, err := decodePushPayload(json.RawMessage(tt.payload))
+			got, _, err := decodePushPayload(json.RawMessage(tt.payload), nil)
 			if tt.want == nil {
 				if err == nil || err.Error() != tt.err {
 					t.Fatalf("error %v, want %s", err, tt.err)
@@ -101,7 +101,7 @@ func TestDecodePullPayload(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.payload, func(t *testing.T) {
-			got, _, err := decodePullPayload(json.RawMessage(tt.payload), tt.withLive)
+			got, _, err := decodePullPayload(json.RawMessage(tt.payload), nil, tt.withLive)
 			if tt.want == nil {
 				if err == nil || err.Error() != tt.err {
 					t.Fatalf("error %v, want %s", err, tt.err)

@@ -44,6 +44,9 @@ type clientMessage struct {
 	RawID string
 	// Payload is a Request's payload, as sent.
 	Payload json.RawMessage
+	// PayloadMembers are the members of Payload when it is an object, split with the frame
+	// (splitObjectWith); nil when it was not split so (decodeCommon then splits Payload).
+	PayloadMembers jsonObject
 	// Parent is the caller's span named by a Request's traceId, spanId and sampled fields
 	// (trace.go); invalid when they are missing or malformed.
 	Parent trace.SpanContext
@@ -52,9 +55,9 @@ type clientMessage struct {
 // decodeClientMessage decodes one client frame. A frame that is not JSON gives a defect value
 // to send as a top-level Defect, like the reference (a SyntaxError).
 func decodeClientMessage(data []byte) (clientMessage, *defect) {
-	fields, ok := map[string]json.RawMessage(nil), false
+	fields, payload, ok := map[string]json.RawMessage(nil), map[string]json.RawMessage(nil), false
 	if eventjson.Valid(data) {
-		fields, ok = splitObject(data) // its values are parts of data
+		fields, payload, ok = splitObjectWith(data, "payload") // its values are parts of data
 	}
 	if !ok {
 		if err := json.Unmarshal(data, &fields); err != nil {
@@ -72,7 +75,7 @@ func decodeClientMessage(data []byte) (clientMessage, *defect) {
 		m.RPC = jsTemplateString(fields["tag"], "")
 		m.RawID = jsTemplateString(fields["id"], "undefined")
 		m.ID = canonicalRequestID(fields["id"])
-		m.Payload = fields["payload"]
+		m.Payload, m.PayloadMembers = fields["payload"], payload
 		m.Parent = requestParent(fields)
 	case tagAck, tagInterrupt:
 		m.RawID = jsTemplateString(fields["requestId"], "undefined")
@@ -122,19 +125,19 @@ func decodeRequest(m clientMessage, sr syncQuery, g rpcGroup) (call rpcCall, rep
 	switch m.RPC {
 	case g.pull:
 		var payload json.RawMessage
-		if call.pull, payload, err = decodePullPayload(m.Payload, g.pullLive); err == nil {
+		if call.pull, payload, err = decodePullPayload(m.Payload, m.PayloadMembers, g.pullLive); err == nil {
 			call.pull.StoreId = sr.StoreID
 			call.pull.Payload = clientPayloadValue(payload, sr.Payload)
 		}
 	case g.push:
 		var payload json.RawMessage
-		if call.push, payload, err = decodePushPayload(m.Payload); err == nil {
+		if call.push, payload, err = decodePushPayload(m.Payload, m.PayloadMembers); err == nil {
 			call.push.StoreId = sr.StoreID
 			call.push.Payload = clientPayloadValue(payload, sr.Payload)
 		}
 	case g.ping:
 		var payload json.RawMessage
-		if payload, err = decodePingPayload(m.Payload); err == nil {
+		if payload, err = decodePingPayload(m.Payload, m.PayloadMembers); err == nil {
 			call.ping = &syncv1.PingRequest{StoreId: sr.StoreID, Payload: clientPayloadValue(payload, sr.Payload)}
 		}
 	}
