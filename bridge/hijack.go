@@ -37,8 +37,28 @@ func (h *hijackRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	}
 	h.conn = conn
 	h.writer = &gatherWriter{conn: conn}
-	return conn, bufio.NewReadWriter(bufio.NewReaderSize(conn, socketReadBuffer), bufio.NewWriterSize(h.writer, socketWriteBuffer)), nil
+	rw := bufio.NewReadWriter(bufio.NewReaderSize(conn, socketReadBuffer), bufio.NewWriterSize(h.writer, socketWriteBuffer))
+	return &sendOnCloseConn{Conn: conn, w: h.writer}, rw, nil
 }
+
+// sendOnCloseConn is the connection the WebSocket library gets: closing it first writes what its
+// gatherWriter gathered. The library writes its own frames when they come, also while the
+// socket's writer gathers frames, and closes the connection right after answering a client's
+// close frame: without this, that answer could still be in the gathered bytes, never sent.
+type sendOnCloseConn struct {
+	net.Conn
+	w *gatherWriter
+}
+
+// Close writes the gathered bytes, within closeSendTimeout, and closes the connection.
+func (c *sendOnCloseConn) Close() error {
+	c.w.sendForClose()
+	return c.Conn.Close()
+}
+
+// closeSendTimeout bounds how long closing a socket's connection waits to write what its writer
+// gathered (sendOnCloseConn), a write already under way included.
+const closeSendTimeout = time.Second
 
 // The buffers of a hijacked connection (hijackRecorder).
 const (
@@ -104,6 +124,25 @@ func (w *gatherWriter) gathered() int {
 		return 0
 	}
 	return len(*w.buf)
+}
+
+// sendForClose writes what is gathered, and lets a send under way finish, within
+// closeSendTimeout; gathering goes on (with nothing gathered) for the writer, whose own send then
+// fails on the closed connection.
+func (w *gatherWriter) sendForClose() {
+	if !w.mu.TryLock() {
+		// A send is writing: it ends within the deadline, written or not.
+		_ = w.conn.SetWriteDeadline(time.Now().Add(closeSendTimeout))
+		w.mu.Lock()
+	}
+	defer w.mu.Unlock()
+	if w.buf == nil || len(*w.buf) == 0 {
+		return
+	}
+	if w.conn.SetWriteDeadline(time.Now().Add(closeSendTimeout)) == nil {
+		_, _ = w.conn.Write(*w.buf)
+	}
+	*w.buf = (*w.buf)[:0]
 }
 
 // send ends gathering and writes what was gathered to the connection, within timeout.

@@ -91,3 +91,53 @@ func TestGatherWriter(t *testing.T) {
 		})
 	}
 }
+
+// closeRecordingConn is a recordingConn that records its closing, after its writes.
+type closeRecordingConn struct {
+	recordingConn
+	closedAfter int // writes before Close; -1 while open
+}
+
+func (c *closeRecordingConn) Close() error {
+	c.closedAfter = len(c.writes)
+	return nil
+}
+
+// TestSendOnClose: the WebSocket library closes the connection right after writing its answer
+// to a client's close frame; when that answer was gathered (the socket's writer was gathering
+// frames), closing the connection first writes it, and what was gathered before it.
+func TestSendOnClose(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name       string
+		gather     bool
+		wantWrites int
+	}{
+		{"gathering", true, 1},
+		{"not gathering", false, 2}, // written straight through; nothing left to send
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			raw := &closeRecordingConn{closedAfter: -1}
+			gw := &gatherWriter{conn: raw}
+			conn := &sendOnCloseConn{Conn: raw, w: gw}
+			if tc.gather {
+				gw.gather()
+			}
+			gw.Write([]byte{0x81, 0x01, 'x'})        // a data frame of the socket's writer
+			gw.Write([]byte{0x88, 0x02, 0x0b, 0xb8}) // the library's close frame, code 3000
+			if err := conn.Close(); err != nil {
+				t.Fatal(err)
+			}
+			want := []byte{0x81, 0x01, 'x', 0x88, 0x02, 0x0b, 0xb8}
+			if got := bytes.Join(raw.writes, nil); !bytes.Equal(got, want) || raw.closedAfter != tc.wantWrites || len(raw.writes) != tc.wantWrites {
+				t.Fatalf("wrote %x in %d writes, closed after %d; want %x, then closed", got, len(raw.writes), raw.closedAfter, want)
+			}
+			if tc.gather {
+				if err := gw.send(time.Second); err != nil || len(raw.writes) != 1 {
+					t.Fatalf("the writer's send after the close: %v, %d writes, want nothing more", err, len(raw.writes))
+				}
+			}
+		})
+	}
+}
