@@ -60,7 +60,7 @@ func (s *Service) validateBatch(batch []*syncv1.Event) error {
 		if i > 0 && e.GetParentSeqNum() != batch[i-1].GetSeqNum() {
 			return bad("parent_seq_num %d is not the previous event's seq_num %d", e.GetParentSeqNum(), batch[i-1].GetSeqNum())
 		}
-		if args := e.GetArgs(); args != "" && !eventjson.Valid([]byte(args)) {
+		if args := e.GetArgs(); args != "" && !eventjson.ValidString(args) {
 			return bad("args is not valid JSON")
 		}
 		size := eventjson.PulledEventSize(e)

@@ -247,7 +247,8 @@ func FuzzPullResponse(f *testing.F) {
 	})
 }
 
-// FuzzValid checks that Valid agrees with encoding/json's Valid on any input.
+// FuzzValid checks that Valid and ValidString agree with encoding/json's Valid on any input (and that
+// ValidString leaves its string as it was).
 func FuzzValid(f *testing.F) {
 	for _, s := range []string{`{}`, `[]`, `"a"`, `1`, `-0.5e+3`, `{"a":[1,2,{"b":null}]}`, "\"\x01\"", `"\u12"`,
 		`01`, `1.`, `[1,]`, `{"a":1,}`, "\"\xff\"", ` true `, `nul`, `{"a" 1}`, `[[[[]]]]`, `"\u00e9"`, `1e`, `-`,
@@ -258,6 +259,10 @@ func FuzzValid(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if got, want := Valid(data), json.Valid(data); got != want {
 			t.Fatalf("Valid(%q) = %v, encoding/json says %v", data, got, want)
+		}
+		s := string(data)
+		if got, want := ValidString(s), json.Valid(data); got != want || s != string(data) {
+			t.Fatalf("ValidString(%q) = %v, encoding/json says %v; the string after: %q", data, got, want, s)
 		}
 	})
 }
