@@ -21,10 +21,10 @@ var splitObjectCases = []struct {
 	{`{"é":1}`, false},         // a key above ASCII
 	{`[1]`, false},
 	{`"x"`, false},
-	{`{"a":1}x`, false}, // not valid JSON: callers check first, but splitObject does not take it
-	{`{"payload":{"a":1},"payload":2}`, true},          // the last payload is no object: no inner split
+	{`{"a":1}x`, false},                       // not valid JSON: callers check first, but splitObject does not take it
+	{`{"payload":{"a":1},"payload":2}`, true}, // the last payload is no object: no inner split
 	{`{"payload":{"a":1} , "payload" : {"b":[2]}}`, true}, // the last payload's members
-	{`{"payload":{"a\"b":1},"x":[]}`, true},            // the payload's own split fails, the frame's does not
+	{`{"payload":{"a\"b":1},"x":[]}`, true},               // the payload's own split fails, the frame's does not
 	{`{"payload":"{}"}`, true},
 }
 
