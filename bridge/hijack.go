@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -94,6 +95,9 @@ type gatherWriter struct {
 
 	mu  sync.Mutex
 	buf *[]byte // while gathering
+	// closing is set by sendForClose before it shortens the deadline of a send under way, so
+	// that a send that sets its own deadline meanwhile shortens it too.
+	closing atomic.Bool
 }
 
 // Write gathers p, or writes it to the connection when not gathering.
@@ -130,6 +134,7 @@ func (w *gatherWriter) gathered() int {
 // closeSendTimeout; gathering goes on (with nothing gathered) for the writer, whose own send then
 // fails on the closed connection.
 func (w *gatherWriter) sendForClose() {
+	w.closing.Store(true)
 	if !w.mu.TryLock() {
 		// A send is writing: it ends within the deadline, written or not.
 		_ = w.conn.SetWriteDeadline(time.Now().Add(closeSendTimeout))
@@ -160,6 +165,9 @@ func (w *gatherWriter) send(timeout time.Duration) error {
 	}
 	if err := w.conn.SetWriteDeadline(time.Now().Add(timeout)); err != nil {
 		return fmt.Errorf("set write deadline: %w", err)
+	}
+	if w.closing.Load() { // sendForClose waits for this send: keep to its deadline
+		_ = w.conn.SetWriteDeadline(time.Now().Add(min(timeout, closeSendTimeout)))
 	}
 	_, err := w.conn.Write(*buf)
 	if err != nil {

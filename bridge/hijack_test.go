@@ -141,3 +141,21 @@ func TestSendOnClose(t *testing.T) {
 		})
 	}
 }
+
+// TestSendKeepsToCloseDeadline: once the connection is closing, a send of the socket's writer
+// (which the close waits for) writes within closeSendTimeout, not within its own, longer timeout.
+func TestSendKeepsToCloseDeadline(t *testing.T) {
+	t.Parallel()
+	conn := &closeRecordingConn{closedAfter: -1}
+	gw := &gatherWriter{conn: conn}
+	gw.sendForClose() // nothing gathered: only marks the writer closing
+	gw.gather()
+	gw.Write([]byte{0x81, 0x01, 'x'})
+	if err := gw.send(time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	// The deadlines set: the send's own, the close's, then none once written.
+	if n := len(conn.deadlines); n < 2 || !conn.deadlines[n-1].IsZero() || !conn.deadlines[n-2].Before(time.Now().Add(closeSendTimeout)) {
+		t.Fatalf("write deadlines %v: want the last before the write within %s", conn.deadlines, closeSendTimeout)
+	}
+}

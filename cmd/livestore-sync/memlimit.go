@@ -10,8 +10,9 @@ import (
 
 const (
 	// memoryBaseline is the memory the server needs whatever its clients do: the runtime, Pebble's
-	// cache and memtables (pebblestore.DefaultMemTableSize, 64 MiB, of writes before a flush),
-	// buffers, and room for the garbage of normal work (gcHeapFloor, 64 MiB).
+	// memtables (pebblestore.DefaultMemTableSize, 64 MiB, of writes before a flush), buffers, and
+	// room for the garbage of normal work (gcHeapFloor, 64 MiB). Pebble's block cache
+	// (--pebble-cache-bytes) comes on top as it fills.
 	memoryBaseline = 192 << 20
 	// memoryPerGoroutine is what the state behind one goroutine may take: each connection has
 	// one or a few (an idle WebSocket with a live pull has one and takes about 17 KB in all).

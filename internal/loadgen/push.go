@@ -38,7 +38,7 @@ func Push(ctx context.Context, cfg Config, o PushOptions) (*Result, error) {
 		return nil, err
 	}
 	if o.Warmup < 0 {
-		return nil, fmt.Errorf("warmup is %d, want 0 or more rounds", o.Warmup)
+		return nil, fmt.Errorf("warmup must be at least 0, not %d", o.Warmup)
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
