@@ -39,9 +39,11 @@ func PebbleCommits(ctx context.Context, o PebbleOptions) (*loadgen.Result, error
 		return nil, fmt.Errorf("pebble ceiling: %w", err)
 	}
 	defer os.RemoveAll(dir)
-	// The server's memtable size, so that the ceiling is the engine the server runs.
-	db, err := pebble.Open(dir, &pebble.Options{Logger: quietLogger{}, FormatMajorVersion: pebble.FormatNewest,
-		MemTableSize: pebblestore.DefaultMemTableSize})
+	// The server's options (memtable size, compactions, compression), so that the ceiling is
+	// the engine the server runs.
+	po := pebblestore.PebbleOptions(0)
+	po.Logger = quietLogger{}
+	db, err := pebble.Open(dir, po)
 	if err != nil {
 		return nil, fmt.Errorf("pebble ceiling: %w", err)
 	}

@@ -71,17 +71,15 @@ func Open(dir string, opts Options) (*Engine, error) {
 		}
 		return nil, fmt.Errorf("%w: %s (its LOCK file is held: %w)", ErrLocked, dir, err)
 	}
-	db, err := pebble.Open(dir, &pebble.Options{
-		FS:     fsys,
-		Lock:   lock,
-		Logger: pebbleLogger{opts.Logger},
-		// Pebble counts its memtables against the cache (each reserves its size there, the
-		// one being filled and the one kept for reuse): without room for two, a cache smaller
-		// than two memtables would hold no block at all.
-		CacheSize:          cacheSize + 2*int64(memTableSize),
-		FormatMajorVersion: pebble.FormatNewest,
-		MemTableSize:       memTableSize,
-	})
+	po := PebbleOptions(memTableSize)
+	po.FS = fsys
+	po.Lock = lock
+	po.Logger = pebbleLogger{opts.Logger}
+	// Pebble counts its memtables against the cache (each reserves its size there, the one
+	// being filled and the one kept for reuse): without room for two, a cache smaller than two
+	// memtables would hold no block at all.
+	po.CacheSize = cacheSize + 2*int64(memTableSize)
+	db, err := pebble.Open(dir, po)
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("pebblestore: open %s: %w", dir, err), lock.Close())
 	}
