@@ -18,7 +18,7 @@ import (
 //     server's CPU. With l0CompactionThreshold, L0 is compacted at 8 sublevels, rewriting the
 //     base level four times less often: server CPU per pushed event 4.8–6.3 → 3.2–4.1 µs, and
 //     Pebble alone 3.4 → 2.9 µs per event over the 12.8 million. A pull merges the sublevels it
-//     crosses; cold pulls cost the same per event within noise (1.1–1.3 µs).
+//     crosses; cold pulls cost the same per event within noise (1.1–1.4 µs).
 //   - Writes stop while L0 holds l0StopWritesThreshold sublevels. Pebble's default, 12, was
 //     reached under sustained pushes on 2 cores with the default compaction threshold, and a
 //     push waits out the stop; the bound is kept well above the compaction threshold.
