@@ -41,7 +41,7 @@ func PebbleCommits(ctx context.Context, o PebbleOptions) (*loadgen.Result, error
 	defer os.RemoveAll(dir)
 	// The server's options (memtable size, compactions, compression), so that the ceiling is
 	// the engine the server runs.
-	po := pebblestore.PebbleOptions(0)
+	po := pebblestore.PebbleOptions(pebblestore.DefaultMemTableSize)
 	po.Logger = quietLogger{}
 	db, err := pebble.Open(dir, po)
 	if err != nil {

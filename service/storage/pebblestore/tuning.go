@@ -37,14 +37,11 @@ const (
 )
 
 // PebbleOptions returns the options of Pebble this engine runs with, before Open adds the file
-// system, the lock, the logger and the cache: the memtable size memTableSize (0 means
-// DefaultMemTableSize), L0's compaction thresholds and the blocks' compression (see the
-// constants above). Open uses them; so does `livestore-sync bench --ceiling`, so that its Pebble
-// ceiling is the engine the server runs.
+// system, the lock, the logger and the cache: memtables of memTableSize bytes
+// (DefaultMemTableSize unless Options say otherwise), L0's compaction thresholds and the blocks'
+// compression (see the constants above). Open uses them; so does `livestore-sync bench
+// --ceiling`, so that its Pebble ceiling is the engine the server runs.
 func PebbleOptions(memTableSize uint64) *pebble.Options {
-	if memTableSize == 0 {
-		memTableSize = DefaultMemTableSize
-	}
 	o := &pebble.Options{
 		FormatMajorVersion:    pebble.FormatNewest,
 		MemTableSize:          memTableSize,
