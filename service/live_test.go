@@ -85,11 +85,14 @@ func checkExactlyOnce(t *testing.T, seqs []uint64, from uint64, n int) {
 func TestLivePullReceivesLaterPushes(t *testing.T) {
 	t.Parallel()
 	svc := newService(t, "", service.Options{})
+	lp := service.CountLivePulls(svc)
 	push(t, svc, "live", events(0, 2))
 	c := startLive(svc, &syncv1.PullRequest{StoreId: "live"})
 	if got := c.waitFor(t, 2); len(got) != 2 {
 		t.Fatalf("backlog: got %v", got)
 	}
+	// Subscribed: a push before would reach the pull as catch-up pages counting what remains.
+	lp.WaitFor(t, 1)
 	push(t, svc, "live", events(2, 150)) // more than a page: two live pages
 	checkExactlyOnce(t, c.waitFor(t, 152), 0, 152)
 	c.mu.Lock()
