@@ -14,11 +14,13 @@ func queueSignalling(ran chan<- string, name string) *outQueue {
 }
 
 // TestWriterPool checks that a writer runs on a new goroutine when none waits, that the
-// goroutine then waits for the next writer and runs it, that it exits once none comes for its
-// linger, and that no more than maxIdle goroutines wait.
+// goroutine then waits for the next writer and runs it, that it exits once the pool has handed
+// none a writer for a linger (the sweeper), and that no more than maxIdle goroutines wait.
 func TestWriterPool(t *testing.T) {
 	t.Parallel()
-	p := &writerPool{tasks: make(chan *outQueue), linger: 50 * time.Millisecond, maxIdle: 1}
+	sweepEnded := make(chan struct{}, 10)
+	p := &writerPool{tasks: make(chan *outQueue), linger: 50 * time.Millisecond, maxIdle: 1,
+		onSweepEnd: func() { sweepEnded <- struct{}{} }}
 	ran := make(chan string, 10)
 	exited := make(chan struct{})
 	bound := time.After(10 * time.Second) // against hanging, not a measurement
@@ -29,6 +31,9 @@ func TestWriterPool(t *testing.T) {
 	case p.tasks <- queueSignalling(ran, "second"):
 	case <-bound:
 		t.Fatal("the goroutine did not wait for another writer")
+	}
+	if !p.sweeps.Load() {
+		t.Fatal("a goroutine waited without the sweeper running")
 	}
 	for _, want := range []string{"first", "second"} {
 		select {
@@ -41,12 +46,20 @@ func TestWriterPool(t *testing.T) {
 		}
 	}
 	select {
-	case <-exited: // after its linger
+	case <-exited: // swept, a linger after the last writer was handed over
 	case <-bound:
 		t.Fatal("the idle goroutine did not exit")
 	}
 	if n := p.idle.Load(); n != 0 {
 		t.Fatalf("%d goroutines counted idle after all exited", n)
+	}
+	select { // with none waiting, the sweeper stops too
+	case <-sweepEnded:
+	case <-bound:
+		t.Fatal("the sweeper did not stop once no goroutine waited")
+	}
+	if p.sweeps.Load() {
+		t.Fatal("the sweeper ended still marked running")
 	}
 
 	// With none waiting, start runs the writer on a new goroutine.
