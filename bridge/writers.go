@@ -83,11 +83,12 @@ func (p *writerPool) sweep() {
 		if p.used.Swap(false) {
 			unused = 0
 		} else if unused++; unused >= sweepsPerLinger {
+		retire:
 			for n := p.idle.Load(); n > 0; n-- {
 				select {
 				case p.tasks <- nil:
 				default: // the rest are between their writer and waiting: next tick
-					n = 1
+					break retire
 				}
 			}
 		}
