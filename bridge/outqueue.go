@@ -84,7 +84,7 @@ func newOutQueue(maxFrames, maxBytes int, b *budget.Budget) *outQueue {
 
 // push queues frame for the member self (the socket, which the budget may evict). A single frame
 // larger than the socket's byte bound is accepted when nothing else is queued. When no writer
-// runs, push starts q.write on a goroutine of the writer pool (writers.go): the writer.
+// runs, push starts q.write on a goroutine of the writer pool (writers, pool.go): the writer.
 func (q *outQueue) push(self budget.Member, frame outFrame) pushResult {
 	res, claimed := q.enqueue(self, frame)
 	if claimed {

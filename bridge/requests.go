@@ -51,17 +51,27 @@ func (c *wsConn) handleFrame(data []byte) {
 		c.ackBytes(id)
 		return
 	}
-	// Anything else is decoded, and its request started, on a goroutine of its own, so that the
-	// read loop's stack does not grow to what decoding takes and keep that size while the socket
-	// is idle. The read loop waits for it: frames are handled in order.
-	done := make(chan struct{})
-	data = bytes.Clone(data)
-	go func() {
-		defer close(done)
-		defer c.recoverSocket("frame")
-		c.handleRequestFrame(data)
-	}()
-	<-done
+	// Anything else is decoded, and its request started, on another goroutine (of frameHandlers),
+	// so that the read loop's stack does not grow to what decoding takes and keep that size while
+	// the socket is idle. The read loop waits for it: frames are handled in order.
+	t := &frameTask{c: c, data: bytes.Clone(data), done: make(chan struct{})}
+	frameHandlers.start(t)
+	<-t.done
+}
+
+// frameTask is a frame for handleRequestFrame, run on a goroutine of frameHandlers (pool.go);
+// done is closed once it is handled.
+type frameTask struct {
+	c    *wsConn
+	data []byte
+	done chan struct{}
+}
+
+// runFrameTask handles t's frame.
+func runFrameTask(t *frameTask) {
+	defer close(t.done)
+	defer t.c.recoverSocket("frame")
+	t.c.handleRequestFrame(t.data)
 }
 
 // handleRequestFrame handles a frame that is not one of the fast forms (decodeFastFrame).
@@ -160,13 +170,24 @@ func (c *wsConn) startRequest(m clientMessage) {
 		}()
 		return
 	}
-	go func() {
-		defer c.requestsDone.Done()
-		defer cancel()
-		defer c.recoverSocket("request")
-		c.runPush(r, call.push)
-		c.pushesRunning.Add(-1)
-	}()
+	pushRunners.start(&pushTask{c: c, r: r, req: call.push})
+}
+
+// pushTask is a push of a socket, run on a goroutine of pushRunners (pool.go).
+type pushTask struct {
+	c   *wsConn
+	r   *request
+	req *syncv1.PushRequest
+}
+
+// runPushTask runs t's push and ends its request.
+func runPushTask(t *pushTask) {
+	c := t.c
+	defer c.requestsDone.Done()
+	defer t.r.cancel()
+	defer c.recoverSocket("request")
+	c.runPush(t.r, t.req)
+	c.pushesRunning.Add(-1)
 }
 
 // runPush pushes and answers the Exit; see order.go for why the Exit may wait for live pulls.

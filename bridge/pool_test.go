@@ -13,14 +13,15 @@ func queueSignalling(ran chan<- string, name string) *outQueue {
 	return q
 }
 
-// TestWriterPool checks that a writer runs on a new goroutine when none waits, that the
+// TestGoPool checks that a writer runs on a new goroutine when none waits, that the
 // goroutine then waits for the next writer and runs it, that it exits once the pool has handed
 // none a writer for a linger (the sweeper), and that no more than maxIdle goroutines wait.
-func TestWriterPool(t *testing.T) {
+func TestGoPool(t *testing.T) {
 	t.Parallel()
 	sweepEnded := make(chan struct{}, 10)
-	p := &writerPool{tasks: make(chan *outQueue), linger: 50 * time.Millisecond, maxIdle: 1,
-		onSweepEnd: func() { sweepEnded <- struct{}{} }}
+	p := newGoPool((*outQueue).runWriter)
+	p.linger, p.maxIdle = 50*time.Millisecond, 1
+	p.onSweepEnd = func() { sweepEnded <- struct{}{} }
 	ran := make(chan string, 10)
 	exited := make(chan struct{})
 	bound := time.After(10 * time.Second) // against hanging, not a measurement
