@@ -48,10 +48,11 @@ func (s *Service) validateBatch(batch []*syncv1.Event) error {
 		if e.GetName() == "" {
 			return bad("name is empty")
 		}
-		if field := invalidUTF8Field(e); field != "" {
+		name, client, session := eventjson.ScanString(e.GetName()), eventjson.ScanString(e.GetClientId()), eventjson.ScanString(e.GetSessionId())
+		if field := invalidUTF8Field(e, name, client, session); field != "" {
 			return bad("%s is not valid UTF-8", field)
 		}
-		if field := nulField(e); field != "" {
+		if field := nulField(name, client, session); field != "" {
 			return bad("%s holds the character U+0000", field)
 		}
 		if e.GetSeqNum() <= e.GetParentSeqNum() {
@@ -63,7 +64,7 @@ func (s *Service) validateBatch(batch []*syncv1.Event) error {
 		if args := e.GetArgs(); args != "" && !eventjson.ValidString(args) {
 			return bad("args is not valid JSON")
 		}
-		size := eventjson.PulledEventSize(e)
+		size := eventjson.PulledEventSizeEncoded(eventjson.EventSizeOfSized(name.Size, e.GetArgs(), client.Size, session.Size, e.GetSeqNum(), e.GetParentSeqNum()))
 		if size > s.limits.MaxEventBytes {
 			return bad("event is %d bytes, more than the limit of %d", size, s.limits.MaxEventBytes)
 		}
@@ -75,30 +76,35 @@ func (s *Service) validateBatch(batch []*syncv1.Event) error {
 	return nil
 }
 
-// invalidUTF8Field names the first text field of e that is not valid UTF-8, or returns "". Over
-// Connect and gRPC, protobuf has checked already; LiveStore's transports hand over JSON text as
+// invalidUTF8Field names the first text field of e that is not valid UTF-8, or returns "", given
+// the scans of its name, client id and session id (a field of ASCII only is valid). Over Connect
+// and gRPC, protobuf has checked already; LiveStore's transports hand over JSON text as
 // received.
-func invalidUTF8Field(e *syncv1.Event) string {
-	for _, f := range [...]struct{ name, value string }{
-		{"name", e.GetName()}, {"args", e.GetArgs()}, {"client_id", e.GetClientId()}, {"session_id", e.GetSessionId()},
-	} {
-		if !utf8.ValidString(f.value) {
-			return f.name
-		}
+func invalidUTF8Field(e *syncv1.Event, name, client, session eventjson.StringScan) string {
+	switch {
+	case !name.ASCII && !utf8.ValidString(e.GetName()):
+		return "name"
+	case !utf8.ValidString(e.GetArgs()):
+		return "args"
+	case !client.ASCII && !utf8.ValidString(e.GetClientId()):
+		return "client_id"
+	case !session.ASCII && !utf8.ValidString(e.GetSessionId()):
+		return "session_id"
 	}
 	return ""
 }
 
-// nulField names the first of e's name, client_id and session_id that holds U+0000, or returns
-// "". No LiveStore client makes such ids, and SQL databases cannot keep them as text (args
-// cannot hold a raw U+0000 either: JSON escapes it).
-func nulField(e *syncv1.Event) string {
-	for _, f := range [...]struct{ name, value string }{
-		{"name", e.GetName()}, {"client_id", e.GetClientId()}, {"session_id", e.GetSessionId()},
-	} {
-		if strings.IndexByte(f.value, 0) >= 0 {
-			return f.name
-		}
+// nulField names the first of an event's name, client_id and session_id that holds U+0000, or
+// returns "", given their scans. No LiveStore client makes such ids, and SQL databases cannot
+// keep them as text (args cannot hold a raw U+0000 either: JSON escapes it).
+func nulField(name, client, session eventjson.StringScan) string {
+	switch {
+	case name.NUL:
+		return "name"
+	case client.NUL:
+		return "client_id"
+	case session.NUL:
+		return "session_id"
 	}
 	return ""
 }

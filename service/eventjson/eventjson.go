@@ -108,8 +108,14 @@ func EventSize(e *syncv1.Event) int {
 
 // EventSizeOf is EventSize of the event with these fields.
 func EventSizeOf(name, args, clientID, sessionID string, seqNum, parentSeqNum uint64) int {
+	return EventSizeOfSized(StringSize(name), args, StringSize(clientID), StringSize(sessionID), seqNum, parentSeqNum)
+}
+
+// EventSizeOfSized is EventSizeOf of the event whose name, client id and session id take
+// nameSize, clientIDSize and sessionIDSize bytes encoded (StringSize).
+func EventSizeOfSized(nameSize int, args string, clientIDSize, sessionIDSize int, seqNum, parentSeqNum uint64) int {
 	const fixed = len(`{"name":,"seqNum":,"parentSeqNum":,"clientId":,"sessionId":}`)
-	n := fixed + StringSize(name) + StringSize(clientID) + StringSize(sessionID) + uintSize(seqNum) + uintSize(parentSeqNum)
+	n := fixed + nameSize + clientIDSize + sessionIDSize + uintSize(seqNum) + uintSize(parentSeqNum)
 	if args != "" {
 		n += len(`,"args":`) + len(args)
 	}
@@ -229,15 +235,57 @@ func AppendString(dst []byte, s string) []byte {
 func StringSize(s string) int {
 	n := 2 + len(s)
 	for i := 0; i < len(s); i++ {
-		switch c := s[i]; {
-		case c == '"' || c == '\\' || c == '\b' || c == '\f' || c == '\n' || c == '\r' || c == '\t':
-			n++
-		case c < 0x20:
-			n += 5
-		}
+		n += int(byteClasses[s[i]] & classEscapeBytes)
 	}
 	return n
 }
+
+// StringScan is what ScanString finds in one pass over a string.
+type StringScan struct {
+	// Size is len(AppendString(nil, s)), as StringSize.
+	Size int
+	// NUL reports that s holds the byte 0 (U+0000).
+	NUL bool
+	// ASCII reports that every byte of s is below 0x80: s is then valid UTF-8.
+	ASCII bool
+}
+
+// ScanString returns StringSize(s) and what else one look at each of its bytes tells: the
+// service checks an event's short text fields (name, ids) and measures them in one pass.
+func ScanString(s string) StringScan {
+	n, seen := 2+len(s), byte(0)
+	for i := 0; i < len(s); i++ {
+		c := byteClasses[s[i]]
+		n += int(c & classEscapeBytes)
+		seen |= c
+	}
+	return StringScan{Size: n, NUL: seen&classNUL != 0, ASCII: seen&classHigh == 0}
+}
+
+// byteClasses holds, for each byte, how many bytes AppendString adds to escape it (the bits of
+// classEscapeBytes: 1 for '"', '\\' and the control characters with a short escape, 5 for the
+// other control characters, written \u00XX) and the flags classNUL and classHigh.
+var byteClasses = func() (t [256]byte) {
+	for c := range 256 {
+		switch {
+		case c == '"' || c == '\\' || c == '\b' || c == '\f' || c == '\n' || c == '\r' || c == '\t':
+			t[c] = 1
+		case c < 0x20:
+			t[c] = 5
+		case c >= 0x80:
+			t[c] = classHigh
+		}
+	}
+	t[0] |= classNUL
+	return t
+}()
+
+// The parts of a byteClasses entry.
+const (
+	classEscapeBytes = 0x0f
+	classNUL         = 0x40
+	classHigh        = 0x80
+)
 
 func uintSize(v uint64) int {
 	n := 1

@@ -24,10 +24,11 @@ import (
 func decodedString(s string) string { return string([]rune(s)) }
 
 // FuzzAppendString checks AppendString against encoding/json and JavaScript's JSON.stringify:
-// it appends to dst without touching it, writes StringSize(s) bytes, the output is valid JSON
-// with no raw control character, a string without '"', '\\' or control characters is copied
-// through unchanged (JavaScript escapes nothing else), and encoding/json decodes the output back
-// to s (to s with U+FFFD for each invalid byte, when s is not valid UTF-8).
+// it appends to dst without touching it, writes StringSize(s) bytes (ScanString's Size too, with
+// its NUL and ASCII right), the output is valid JSON with no raw control character, a string
+// without '"', '\\' or control characters is copied through unchanged (JavaScript escapes
+// nothing else), and encoding/json decodes the output back to s (to s with U+FFFD for each
+// invalid byte, when s is not valid UTF-8).
 func FuzzAppendString(f *testing.F) {
 	for _, s := range []string{
 		"", "plain", `q"b\`, "\b\f\n\r\t", "\x00\x01\x1f\x7f", "<a>&\u2028\u2029", "ünï 🎉 é",
@@ -44,6 +45,11 @@ func FuzzAppendString(f *testing.F) {
 		enc := out[len(prefix):]
 		if n := StringSize(s); n != len(enc) {
 			t.Fatalf("StringSize(%q) = %d, AppendString wrote %d bytes: %s", s, n, len(enc), enc)
+		}
+		ascii := !strings.ContainsFunc(s, func(r rune) bool { return r >= 0x80 })
+		want := StringScan{Size: len(enc), NUL: strings.IndexByte(s, 0) >= 0, ASCII: ascii}
+		if got := ScanString(s); got != want {
+			t.Fatalf("ScanString(%q) = %+v, want %+v", s, got, want)
 		}
 		if !json.Valid(enc) || enc[0] != '"' || enc[len(enc)-1] != '"' {
 			t.Fatalf("AppendString(%q) = %s: not a JSON string", s, enc)
