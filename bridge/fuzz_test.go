@@ -6,7 +6,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"google.golang.org/protobuf/proto"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -19,7 +18,9 @@ import (
 	"unicode/utf8"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
+	"google.golang.org/protobuf/proto"
 
+	syncv1 "github.com/livestore-sync/livestore-sync/gen/livestore/sync/v1"
 	"github.com/livestore-sync/livestore-sync/service"
 	"github.com/livestore-sync/livestore-sync/service/storage/pebblestore"
 )
@@ -411,29 +412,40 @@ func FuzzServeHTTP(f *testing.F) {
 }
 
 // checkFastBatch checks that decodeBatchFast, when it takes the batch of a Push request m,
-// decodes it as the general decoder does.
+// decodes it as the general decoder does, and so does the frame's own decoding of it
+// (clientMessage.Batch), which is set only for batches decodeBatchFast takes.
 func checkFastBatch(t *testing.T, m clientMessage) {
 	t.Helper()
-	var payload struct {
-		Batch json.RawMessage `json:"batch"`
-	}
-	if m.Tag != tagRequest || json.Unmarshal(m.Payload, &payload) != nil || len(payload.Batch) == 0 {
+	var payload map[string]json.RawMessage // exact keys, the last of duplicates
+	if m.Tag != tagRequest || json.Unmarshal(m.Payload, &payload) != nil || len(payload["batch"]) == 0 {
+		if m.Batch != nil {
+			t.Fatalf("a batch decoded with a frame whose payload has none: %s", m.Payload)
+		}
 		return
 	}
-	fast, ok := decodeBatchFast(payload.Batch)
+	batch := payload["batch"]
+	fast, ok := decodeBatchFast(batch)
 	if !ok {
+		if m.Batch != nil {
+			t.Fatalf("a batch decoded with the frame that decodeBatchFast refuses: %s", batch)
+		}
 		return
 	}
-	general, perr := decodeBatchGeneral(payload.Batch)
+	general, perr := decodeBatchGeneral(batch)
 	if perr != nil {
-		t.Fatalf("decodeBatchFast took a batch the general decoder refuses (%v): %s", perr, payload.Batch)
+		t.Fatalf("decodeBatchFast took a batch the general decoder refuses (%v): %s", perr, batch)
 	}
-	if len(fast) != len(general) {
-		t.Fatalf("decodeBatchFast: %d events, general: %d", len(fast), len(general))
-	}
-	for i := range fast {
-		if !proto.Equal(fast[i], general[i]) {
-			t.Fatalf("event %d: decodeBatchFast %v, general %v", i, fast[i], general[i])
+	for what, events := range map[string][]*syncv1.Event{"decodeBatchFast": fast, "the frame's decoding": m.Batch} {
+		if events == nil && what != "decodeBatchFast" {
+			continue // not decoded with the frame (its payload was not split with it)
+		}
+		if len(events) != len(general) {
+			t.Fatalf("%s: %d events, general: %d", what, len(events), len(general))
+		}
+		for i := range events {
+			if !proto.Equal(events[i], general[i]) {
+				t.Fatalf("event %d: %s %v, general %v", i, what, events[i], general[i])
+			}
 		}
 	}
 }

@@ -12,29 +12,36 @@ import "encoding/json"
 // reports false for an object whose keys hold escapes, control characters or bytes above ASCII
 // (Unmarshal unescapes or repairs those): the caller then falls back to Unmarshal.
 func splitObject(raw []byte) (map[string]json.RawMessage, bool) {
-	out, _, ok := splitObjectWith(raw, "")
+	out, _, ok := splitObjectWith(raw, "", nil)
 	return out, ok
 }
 
 // splitObjectWith is splitObject that also splits the value of the member named nested (the last
 // one, as with every key) when it is an object, in the same pass: inner is then what
 // splitObject(outer[nested]) gives, and nil when that would report false. A push frame's payload
-// is split so, instead of being skipped over first and split again after.
-func splitObjectWith(raw []byte, nested string) (outer, inner map[string]json.RawMessage, ok bool) {
+// is split so, instead of being skipped over first and split again after. When decodeInner is
+// set, the values of inner's members are offered to it before they are skipped over.
+func splitObjectWith(raw []byte, nested string, decodeInner memberDecoder) (outer, inner map[string]json.RawMessage, ok bool) {
 	i := skipSpace(raw, 0)
 	if i >= len(raw) || raw[i] != '{' {
 		return nil, nil, false
 	}
-	outer, inner, end, ok := splitMembers(raw, i, nested)
+	outer, inner, end, ok := splitMembers(raw, i, nested, decodeInner, nil)
 	if !ok || skipSpace(raw, end) != len(raw) {
 		return nil, nil, false
 	}
 	return outer, inner, true
 }
 
+// memberDecoder decodes, while an object is split, the value of its member key that starts at
+// raw[i], and returns the index after it; reporting false, it leaves the value to be skipped over
+// as any other.
+type memberDecoder func(key string, raw []byte, i int) (end int, ok bool)
+
 // splitMembers splits the object that starts at raw[i] (its '{') into its members, and returns
-// the index after it; nested is as for splitObjectWith ("": none).
-func splitMembers(raw []byte, i int, nested string) (out, inner map[string]json.RawMessage, end int, ok bool) {
+// the index after it; nested and decodeInner are as for splitObjectWith (nested "": none), and
+// decode, when set, is offered this object's values.
+func splitMembers(raw []byte, i int, nested string, decodeInner, decode memberDecoder) (out, inner map[string]json.RawMessage, end int, ok bool) {
 	out = make(map[string]json.RawMessage, 8)
 	i = skipSpace(raw, i+1)
 	if i < len(raw) && raw[i] == '}' {
@@ -66,10 +73,13 @@ func splitMembers(raw []byte, i int, nested string) (out, inner map[string]json.
 			inner = nil
 			if i < len(raw) && raw[i] == '{' {
 				var members map[string]json.RawMessage
-				if members, _, end, ok = splitMembers(raw, i, ""); ok {
+				if members, _, end, ok = splitMembers(raw, i, "", nil, decodeInner); ok {
 					inner = members
 				}
 			}
+		}
+		if !ok && decode != nil {
+			end, ok = decode(key, raw, i)
 		}
 		if !ok {
 			if end, ok = skipValue(raw, i); !ok {

@@ -54,7 +54,7 @@ func TestSplitObject(t *testing.T) {
 // gave, and the members splitObject gives of the payload (nil when it reports false).
 func checkSplitWith(t *testing.T, data []byte, members map[string]json.RawMessage) {
 	t.Helper()
-	outer, inner, ok := splitObjectWith(data, "payload")
+	outer, inner, ok := splitObjectWith(data, "payload", nil)
 	if !ok || !sameMembers(outer, members) {
 		t.Fatalf("splitObjectWith(%q) = %q, %v; splitObject: %q", data, outer, ok, members)
 	}

@@ -251,8 +251,9 @@ func decodeCursor(raw json.RawMessage) (*syncv1.Cursor, *payloadError) {
 }
 
 // decodePushPayload decodes the payload of a Push request: {storeId, payload?, batch, backendId}.
-// members are raw's members when they were split already, or nil.
-func decodePushPayload(raw json.RawMessage, members jsonObject) (*syncv1.PushRequest, json.RawMessage, error) {
+// members are raw's members when they were split already, or nil; decoded is members["batch"]
+// decoded already (clientMessage.Batch), or nil.
+func decodePushPayload(raw json.RawMessage, members jsonObject, decoded []*syncv1.Event) (*syncv1.PushRequest, json.RawMessage, error) {
 	p, perr := decodeCommon(raw, members)
 	if perr != nil {
 		return nil, nil, perr
@@ -262,8 +263,10 @@ func decodePushPayload(raw json.RawMessage, members jsonObject) (*syncv1.PushReq
 	if perr != nil {
 		return nil, nil, perr
 	}
-	if req.Batch, perr = decodeBatch(batch); perr != nil {
-		return nil, nil, perr.at(keyStep("batch"))
+	if req.Batch = decoded; decoded == nil {
+		if req.Batch, perr = decodeBatch(batch); perr != nil {
+			return nil, nil, perr.at(keyStep("batch"))
+		}
 	}
 	backendID, some, perr := p.obj.option("backendId")
 	if perr != nil {

@@ -22,33 +22,43 @@ import (
 // It allocates once per batch for the events and once for their text: every string of the batch
 // is a part of one copy of raw.
 func decodeBatchFast(raw []byte) ([]*syncv1.Event, bool) {
-	if len(raw) < 2 || raw[0] != '[' || raw[len(raw)-1] != ']' {
-		return nil, false
+	events, end, ok := decodeBatchFastAt(raw, 0)
+	return events, ok && end == len(raw)
+}
+
+// decodeBatchFastAt is decodeBatchFast of the array that starts at raw[i] and ends before the
+// index it returns, in valid JSON text that may go on after it: a push frame's batch is decoded
+// while the frame is split (decodeClientMessage), instead of being skipped over then and decoded
+// after. The events' text is a copy of raw from i on.
+func decodeBatchFastAt(raw []byte, i int) ([]*syncv1.Event, int, bool) {
+	if len(raw)-i < 2 || raw[i] != '[' {
+		return nil, 0, false
 	}
-	n := bytes.Count(raw, []byte(`{"name":`))
+	rest := raw[i:]
+	n := bytes.Count(rest, []byte(`{"name":`)) // at least one per event
 	if n == 0 {
-		return nil, false
+		return nil, 0, false
 	}
-	text := string(raw) // the events' strings are substrings of it
+	text := string(rest) // the events' strings are substrings of it
 	d := fastDecoder{s: text, i: 1}
 	store := make([]syncv1.Event, n)
 	events := make([]*syncv1.Event, 0, n)
 	for {
 		if len(events) == n {
-			return nil, false
+			return nil, 0, false
 		}
 		e := &store[len(events)]
 		if !d.event(e) {
-			return nil, false
+			return nil, 0, false
 		}
 		events = append(events, e)
 		if d.lit(",") {
 			continue
 		}
-		if d.lit("]") && d.i == len(d.s) {
-			return events, true
+		if d.lit("]") {
+			return events, i + d.i, true
 		}
-		return nil, false
+		return nil, 0, false
 	}
 }
 

@@ -50,3 +50,49 @@ func TestDecodeBatchFast(t *testing.T) {
 		})
 	}
 }
+
+// TestDecodeClientMessageBatch checks that a push frame's batch in the form LiveStore's client
+// sends is decoded with the frame (clientMessage.Batch), as decodeBatchFast decodes it alone,
+// and that a later payload or batch than the one decoded wins over it.
+func TestDecodeClientMessageBatch(t *testing.T) {
+	t.Parallel()
+	batch := `[` + eventJSON(1, `{"id":"t1"}`) + `,` + eventJSON(2, `[1,2]`) + `]`
+	other := `[` + eventJSON(5, `null`) + `]`
+	frame := func(payload string) []byte {
+		return []byte(`{"_tag":"Request","id":"1","tag":"SyncWsRpc.Push","payload":` + payload + `,"headers":[]}`)
+	}
+	tests := []struct {
+		name, frame string
+		want        string // the batch decoded with the frame, "" for none
+	}{
+		{"client form", string(frame(`{"storeId":"s","batch":` + batch + `,"backendId":{"_tag":"None"}}`)), batch},
+		{"batch again", string(frame(`{"storeId":"s","batch":` + batch + `,"batch":` + other + `}`)), other},
+		{"batch again, not fast", string(frame(`{"storeId":"s","batch":` + batch + `,"batch":[ ]}`)), ""},
+		{"payload again", `{"_tag":"Request","id":"1","tag":"SyncWsRpc.Push","payload":{"batch":` + batch + `},"payload":{"storeId":"s"}}`, ""},
+		{"not the client form", string(frame(`{"storeId":"s","batch":[ ` + batch[1:] + `}`)), ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			m, d := decodeClientMessage([]byte(tt.frame))
+			if d != nil {
+				t.Fatalf("defect %v", d)
+			}
+			if tt.want == "" {
+				if m.Batch != nil {
+					t.Fatalf("decoded a batch with the frame: %v", m.Batch)
+				}
+				return
+			}
+			want, ok := decodeBatchFast([]byte(tt.want))
+			if !ok || len(m.Batch) != len(want) {
+				t.Fatalf("decoded %d events with the frame, want %d", len(m.Batch), len(want))
+			}
+			for i := range want {
+				if !proto.Equal(m.Batch[i], want[i]) {
+					t.Errorf("event %d: %v, want %v", i, m.Batch[i], want[i])
+				}
+			}
+		})
+	}
+}

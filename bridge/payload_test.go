@@ -64,7 +64,7 @@ func TestDecodePushPayload(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, _, err := decodePushPayload(json.RawMessage(tt.payload), nil)
+			got, _, err := decodePushPayload(json.RawMessage(tt.payload), nil, nil)
 			if tt.want == nil {
 				if err == nil || err.Error() != tt.err {
 					t.Fatalf("error %v, want %s", err, tt.err)

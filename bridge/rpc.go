@@ -47,6 +47,9 @@ type clientMessage struct {
 	// PayloadMembers are the members of Payload when it is an object, split with the frame
 	// (splitObjectWith); nil when it was not split so (decodeCommon then splits Payload).
 	PayloadMembers jsonObject
+	// Batch is the payload's batch (PayloadMembers["batch"]), decoded with the frame when it has
+	// the form LiveStore's client sends (decodeBatchFastAt); nil otherwise.
+	Batch []*syncv1.Event
 	// Parent is the caller's span named by a Request's traceId, spanId and sampled fields
 	// (trace.go); invalid when they are missing or malformed.
 	Parent trace.SpanContext
@@ -56,8 +59,22 @@ type clientMessage struct {
 // to send as a top-level Defect, like the reference (a SyntaxError).
 func decodeClientMessage(data []byte) (clientMessage, *defect) {
 	fields, payload, ok := map[string]json.RawMessage(nil), map[string]json.RawMessage(nil), false
+	var batch []*syncv1.Event
+	batchAt := -1 // where in data batch was decoded from
 	if eventjson.Valid(data) {
-		fields, payload, ok = splitObjectWith(data, "payload") // its values are parts of data
+		// Its values are parts of data; the payload's batch, when it has the form LiveStore's
+		// client sends, is decoded on the way (the last one, as with every key).
+		fields, payload, ok = splitObjectWith(data, "payload", func(key string, raw []byte, i int) (int, bool) {
+			if key != "batch" {
+				return 0, false
+			}
+			var end int
+			var fast bool
+			if batch, end, fast = decodeBatchFastAt(raw, i); fast {
+				batchAt = i
+			}
+			return end, fast
+		})
 	}
 	if !ok {
 		if err := json.Unmarshal(data, &fields); err != nil {
@@ -76,6 +93,10 @@ func decodeClientMessage(data []byte) (clientMessage, *defect) {
 		m.RawID = jsTemplateString(fields["id"], "undefined")
 		m.ID = canonicalRequestID(fields["id"])
 		m.Payload, m.PayloadMembers = fields["payload"], payload
+		// A payload or a batch that came again after the one decoded wins over it.
+		if b := payload["batch"]; batchAt >= 0 && len(b) > 0 && &b[0] == &data[batchAt] {
+			m.Batch = batch
+		}
 		m.Parent = requestParent(fields)
 	case tagAck, tagInterrupt:
 		m.RawID = jsTemplateString(fields["requestId"], "undefined")
@@ -131,7 +152,7 @@ func decodeRequest(m clientMessage, sr syncQuery, g rpcGroup) (call rpcCall, rep
 		}
 	case g.push:
 		var payload json.RawMessage
-		if call.push, payload, err = decodePushPayload(m.Payload, m.PayloadMembers); err == nil {
+		if call.push, payload, err = decodePushPayload(m.Payload, m.PayloadMembers, m.Batch); err == nil {
 			call.push.StoreId = sr.StoreID
 			call.push.Payload = clientPayloadValue(payload, sr.Payload)
 		}
