@@ -263,7 +263,8 @@ func decodePushPayload(raw json.RawMessage, members jsonObject, decoded []*syncv
 	if perr != nil {
 		return nil, nil, perr
 	}
-	if req.Batch = decoded; decoded == nil {
+	req.Batch = decoded
+	if req.Batch == nil {
 		if req.Batch, perr = decodeBatch(batch); perr != nil {
 			return nil, nil, perr.at(keyStep("batch"))
 		}

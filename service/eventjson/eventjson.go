@@ -232,13 +232,7 @@ func AppendString(dst []byte, s string) []byte {
 }
 
 // StringSize is len(AppendString(nil, s)).
-func StringSize(s string) int {
-	n := 2 + len(s)
-	for i := 0; i < len(s); i++ {
-		n += int(byteClasses[s[i]] & classEscapeBytes)
-	}
-	return n
-}
+func StringSize(s string) int { return ScanString(s).Size }
 
 // StringScan is what ScanString finds in one pass over a string.
 type StringScan struct {
