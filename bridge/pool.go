@@ -10,7 +10,7 @@ import (
 // on the server's hot paths that cost more than the task's own work. A live delivery starts a
 // writer on every socket that follows the store (7–15 % of the server's CPU in a fan-out to 200
 // sockets when each writer had a goroutine of its own), and every push frame is decoded, and its
-// push run, on goroutines apart from the socket's read loop (stack growth 3 % of the CPU of
+// push run, on a goroutine apart from the socket's read loop (stack growth 3 % of the CPU of
 // pushes to 20 stores).
 //
 // A goroutine whose task ended waits for another; once the pool has handed none to a waiting
@@ -36,8 +36,8 @@ const (
 	// poolLinger is how long a pool's waiting goroutines wait, without any of them being
 	// handed a task, before they exit.
 	poolLinger = 100 * time.Millisecond
-	// maxIdlePerPool bounds the goroutines waiting for a task in each pool (three pools:
-	// writers, frameHandlers, pushRunners).
+	// maxIdlePerPool bounds the goroutines waiting for a task in each pool (two pools: writers,
+	// frameHandlers).
 	maxIdlePerPool = 256
 )
 
@@ -50,10 +50,9 @@ func newGoPool[T any](run func(*T)) *goPool[T] {
 var (
 	// writers runs sockets' writers, claimed by outQueue.enqueue.
 	writers = newGoPool((*outQueue).runWriter)
-	// frameHandlers decodes the frames that are not Acks or Pings (wsConn.handleFrame).
+	// frameHandlers decodes the frames that are not Acks or Pings (wsConn.handleFrame), and
+	// runs the pushes they start.
 	frameHandlers = newGoPool(runFrameTask)
-	// pushRunners runs pushes (wsConn.startRequest).
-	pushRunners = newGoPool(runPushTask)
 )
 
 // start runs task on a waiting goroutine or a new one.

@@ -67,19 +67,31 @@ type frameTask struct {
 	done chan struct{}
 }
 
-// runFrameTask handles t's frame.
+// runFrameTask handles t's frame. A push the frame starts runs on, on the same goroutine, once the
+// read loop has been let go on to the next frame: handing it to a goroutine of its own would cost
+// one more wake-up per push, on the way to its commit.
 func runFrameTask(t *frameTask) {
-	defer close(t.done)
-	defer t.c.recoverSocket("frame")
-	t.c.handleRequestFrame(t.data)
+	if push := t.handle(); push != nil {
+		runPushTask(push)
+	}
 }
 
-// handleRequestFrame handles a frame that is not one of the fast forms (decodeFastFrame).
-func (c *wsConn) handleRequestFrame(data []byte) {
+// handle handles t's frame, returning the push it starts, if any, to be run by the caller. done is
+// closed when it returns, also when it panics.
+func (t *frameTask) handle() (push *pushTask) {
+	defer close(t.done)
+	defer t.c.recoverSocket("frame")
+	return t.c.handleRequestFrame(t.data)
+}
+
+// handleRequestFrame handles a frame that is not one of the fast forms (decodeFastFrame). It returns
+// the push the frame starts, if any, for the caller to run (runPushTask); a pull it starts runs on
+// a goroutine of its own.
+func (c *wsConn) handleRequestFrame(data []byte) *pushTask {
 	m, d := decodeClientMessage(data)
 	if d != nil {
 		c.send(appendDefectMessage(nil, *d))
-		return
+		return nil
 	}
 	switch m.Tag {
 	case tagPing:
@@ -91,10 +103,11 @@ func (c *wsConn) handleRequestFrame(data []byte) {
 	case tagInterrupt:
 		c.interrupt(m.ID)
 	case tagRequest:
-		c.startRequest(m)
+		return c.startRequest(m)
 	default:
 		c.send(appendDefectMessage(nil, defect{Message: "Unknown request tag: " + m.Tag}))
 	}
+	return nil
 }
 
 // decodeWsRequest decodes a Request message received on a WebSocket (see decodeRequest).
@@ -103,12 +116,13 @@ func decodeWsRequest(m clientMessage, sr syncQuery) (rpcCall, []byte) {
 	return call, reply
 }
 
-// startRequest decodes a Request and runs it in its own goroutine.
-func (c *wsConn) startRequest(m clientMessage) {
+// startRequest decodes a Request and registers it. A pull it starts on a goroutine of its own; a
+// push it returns, for the caller to run (runPushTask).
+func (c *wsConn) startRequest(m clientMessage) *pushTask {
 	call, reply := decodeWsRequest(m, c.sr)
 	if reply != nil {
 		c.send(reply)
-		return
+		return nil
 	}
 
 	ctx, span := c.b.tr.startRPC(c.ctx, m, transportWS, false)
@@ -121,12 +135,12 @@ func (c *wsConn) startRequest(m clientMessage) {
 		}
 		if c.draining {
 			refuse(closeShutdown.reason, exitShuttingDown())
-			return
+			return nil
 		}
 		if _, dup := c.requests[call.id]; dup {
 			msg := fmt.Sprintf("request id %s is already in use by a running request", call.id)
 			refuse(msg, exitDie(defect{Message: msg}))
-			return
+			return nil
 		}
 		if len(c.requests) < max {
 			break
@@ -134,7 +148,7 @@ func (c *wsConn) startRequest(m clientMessage) {
 		if call.push == nil {
 			msg := fmt.Sprintf("too many concurrent requests on this socket (limit %d)", max)
 			refuse(msg, exitFail(appendUnknownError(nil, msg)))
-			return
+			return nil
 		}
 		// A client pipelining pushes is slowed down, not refused: the read loop waits here for a
 		// running request to end (pushes end without the client's help, so this cannot wait for
@@ -145,7 +159,7 @@ func (c *wsConn) startRequest(m clientMessage) {
 		case <-ended:
 		case <-c.closing:
 			endRPC(span, false, nil, "")
-			return
+			return nil
 		}
 		c.mu.Lock()
 	}
@@ -168,12 +182,13 @@ func (c *wsConn) startRequest(m clientMessage) {
 			}()
 			c.runPull(r, call.pull, lp)
 		}()
-		return
+		return nil
 	}
-	pushRunners.start(&pushTask{c: c, r: r, req: call.push})
+	return &pushTask{c: c, r: r, req: call.push}
 }
 
-// pushTask is a push of a socket, run on a goroutine of pushRunners (pool.go).
+// pushTask is a push of a socket, run on the goroutine of frameHandlers that decoded its frame
+// (runFrameTask).
 type pushTask struct {
 	c   *wsConn
 	r   *request
