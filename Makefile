@@ -61,7 +61,7 @@ build:
 
 ## run: start the server on $(ADDR) with its data in $(DATA_DIR)
 run: build
-	GLIBC_TUNABLES=$${GLIBC_TUNABLES:-glibc.malloc.hugetlb=1} ./$(BIN) serve --addr $(ADDR) --data-dir $(DATA_DIR)
+	./$(BIN) serve --addr $(ADDR) --data-dir $(DATA_DIR)
 
 ## test: everything CI checks: lint, generated code up to date, Go tests (race detector), fuzz targets, Node compatibility tests
 test: lint check-generated test-go fuzz test-e2e

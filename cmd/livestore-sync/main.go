@@ -61,6 +61,9 @@ Exit codes:
 `
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "serve" {
+		reexecForServe(os.Stderr) // procenv.go
+	}
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
