@@ -95,18 +95,29 @@ type gatherWriter struct {
 
 	mu  sync.Mutex
 	buf *[]byte // while gathering
+	// deadlineSet is set while the connection has a write deadline that send set: send leaves
+	// it, for the next send to move, and a write outside of gathering (the library's own
+	// frames, which have none) clears it first. Under mu.
+	deadlineSet bool
 	// closing is set by sendForClose before it shortens the deadline of a send under way, so
 	// that a send that sets its own deadline meanwhile shortens it too.
 	closing atomic.Bool
 }
 
-// Write gathers p, or writes it to the connection when not gathering.
+// Write gathers p, or writes it to the connection when not gathering, without the deadline of
+// the last send.
 func (w *gatherWriter) Write(p []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.buf != nil {
 		*w.buf = append(*w.buf, p...)
 		return len(p), nil
+	}
+	if w.deadlineSet {
+		if err := w.conn.SetWriteDeadline(time.Time{}); err != nil {
+			return 0, fmt.Errorf("clear write deadline: %w", err)
+		}
+		w.deadlineSet = false
 	}
 	return w.conn.Write(p)
 }
@@ -145,6 +156,7 @@ func (w *gatherWriter) sendForClose() {
 		return
 	}
 	if w.conn.SetWriteDeadline(time.Now().Add(closeSendTimeout)) == nil {
+		w.deadlineSet = true
 		_, _ = w.conn.Write(*w.buf)
 	}
 	*w.buf = (*w.buf)[:0]
@@ -166,15 +178,14 @@ func (w *gatherWriter) send(timeout time.Duration) error {
 	if err := w.conn.SetWriteDeadline(time.Now().Add(timeout)); err != nil {
 		return fmt.Errorf("set write deadline: %w", err)
 	}
+	// Left set after the write (the next send moves it; Write clears it): one call of the
+	// connection's timer less per send.
+	w.deadlineSet = true
 	if w.closing.Load() { // sendForClose waits for this send: keep to its deadline
 		_ = w.conn.SetWriteDeadline(time.Now().Add(min(timeout, closeSendTimeout)))
 	}
-	_, err := w.conn.Write(*buf)
-	if err != nil {
+	if _, err := w.conn.Write(*buf); err != nil {
 		return fmt.Errorf("write: %w", err)
-	}
-	if err := w.conn.SetWriteDeadline(time.Time{}); err != nil {
-		return fmt.Errorf("clear write deadline: %w", err)
 	}
 	return nil
 }

@@ -27,8 +27,9 @@ func (c *recordingConn) SetWriteDeadline(t time.Time) error {
 
 // TestGatherWriter: behind a buffer of socketWriteBuffer bytes, as the WebSocket library writes
 // through it, frames larger than the buffer take several writes of the connection; gathered,
-// any number of frames take one, under a write deadline that is cleared afterwards. Outside of
-// gathering, writes go straight through.
+// any number of frames take one, under a write deadline that the next write outside of
+// gathering clears first. Outside of gathering, writes go straight through, and a second send
+// moves the deadline without clearing it in between.
 func TestGatherWriter(t *testing.T) {
 	t.Parallel()
 	frame := func(bw *bufio.Writer, n int) {
@@ -44,8 +45,8 @@ func TestGatherWriter(t *testing.T) {
 		wantDeadlines int
 	}{
 		{"large frame, not gathered", false, []int{2000}, 2, 0},
-		{"large frame, gathered", true, []int{2000}, 1, 2},
-		{"three frames, gathered", true, []int{10, 3000, 20}, 1, 2},
+		{"large frame, gathered", true, []int{2000}, 1, 1},
+		{"three frames, gathered", true, []int{10, 3000, 20}, 1, 1},
 		{"small frame, not gathered", false, []int{10}, 1, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -78,15 +79,35 @@ func TestGatherWriter(t *testing.T) {
 			if got := len(bytes.Join(conn.writes, nil)); got != want {
 				t.Fatalf("wrote %d bytes, want %d", got, want)
 			}
-			if len(conn.deadlines) != tc.wantDeadlines {
-				t.Fatalf("deadlines %v, want %d", conn.deadlines, tc.wantDeadlines)
+			if len(conn.deadlines) != tc.wantDeadlines || (tc.wantDeadlines > 0 && conn.deadlines[0].IsZero()) {
+				t.Fatalf("deadlines %v, want %d set", conn.deadlines, tc.wantDeadlines)
 			}
-			if tc.wantDeadlines > 0 && (conn.deadlines[0].IsZero() || !conn.deadlines[1].IsZero()) {
-				t.Fatalf("deadlines %v: want one set, then cleared", conn.deadlines)
+			if tc.gather { // a second send moves the deadline, not clearing it in between
+				gw.gather()
+				frame(bw, 10)
+				if err := gw.send(time.Second); err != nil {
+					t.Fatal(err)
+				}
+				tc.wantWrites++
+				if len(conn.deadlines) != 2 || conn.deadlines[1].IsZero() {
+					t.Fatalf("deadlines %v after a second send: want two set", conn.deadlines)
+				}
 			}
-			frame(bw, 10) // after send: straight through again
+			frame(bw, 10) // after send: straight through again, without the send's deadline
 			if len(conn.writes) != tc.wantWrites+1 {
 				t.Fatalf("a write after gathering was not written through")
+			}
+			wantAfter := len(conn.deadlines)
+			if tc.gather {
+				if last := conn.deadlines[len(conn.deadlines)-1]; !last.IsZero() {
+					t.Fatalf("deadlines %v: the write after the sends kept their deadline", conn.deadlines)
+				}
+				frame(bw, 10) // cleared once, not before every write
+				if len(conn.deadlines) != wantAfter {
+					t.Fatalf("deadlines %v: cleared again", conn.deadlines)
+				}
+			} else if wantAfter != 0 {
+				t.Fatalf("deadlines %v without a send", conn.deadlines)
 			}
 		})
 	}
@@ -154,8 +175,8 @@ func TestSendKeepsToCloseDeadline(t *testing.T) {
 	if err := gw.send(time.Hour); err != nil {
 		t.Fatal(err)
 	}
-	// The deadlines set: the send's own, the close's, then none once written.
-	if n := len(conn.deadlines); n < 2 || !conn.deadlines[n-1].IsZero() || !conn.deadlines[n-2].Before(time.Now().Add(closeSendTimeout)) {
+	// The deadlines set: the send's own, then the close's, left for the write.
+	if n := len(conn.deadlines); n < 2 || conn.deadlines[n-1].IsZero() || !conn.deadlines[n-1].Before(time.Now().Add(closeSendTimeout)) {
 		t.Fatalf("write deadlines %v: want the last before the write within %s", conn.deadlines, closeSendTimeout)
 	}
 }
