@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
 	"time"
@@ -35,9 +36,12 @@ Workloads:
 
 Prints a table (or --json): events/s, deliveries/s, latency p50/p99/max. With --pid, the
 server's CPU over the measured window (cores, µs per event and per delivery) and its RSS before
-and after (for sockets, KB per socket). With --ceiling, the same workload also runs against an
-in-process null server that stores nothing (what the client and machine allow), and for push
-Pebble's own synced commits of the same batches in a temporary directory.
+and after (for sockets, KB per socket). With --ceiling, the same workload also runs against a
+null server that stores nothing (what the client and machine allow; see bench null-server), in a
+child process whose CPU and RSS are reported as the server's are, and for push Pebble's own
+synced commits of the same batches in a temporary directory.
+
+  livestore-sync bench null-server   runs that null server alone, for other load tools
 `
 
 // benchFlags are the flags of `livestore-sync bench WORKLOAD`.
@@ -78,6 +82,9 @@ func benchCmd(env *cliEnv, args []string) error {
 		return usageError{errors.New("missing workload: push, pull, fanout, sockets or mixed (see livestore-sync bench --help)")}
 	}
 	name := args[0]
+	if name == "null-server" {
+		return nullServerCmd(env, args[1:])
+	}
 	defaults, ok := benchWorkloads[name]
 	if !ok {
 		return usageError{fmt.Errorf("unknown workload %q: push, pull, fanout, sockets or mixed", name)}
@@ -89,7 +96,7 @@ func benchCmd(env *cliEnv, args []string) error {
 	fs.StringVar(&f.prefix, "store-prefix", "", "`prefix` of the store ids (default bench-<time>-, new stores every run)")
 	fs.StringVar(&f.pids, "pid", "", "the server's process `id`s, comma-separated, on this machine: report their CPU and RSS over the measured window")
 	fs.BoolVar(&f.json, "json", false, "print the results as JSON")
-	fs.BoolVar(&f.ceiling, "ceiling", false, "also run the workload against an in-process null server (and, for push, Pebble's own synced commits)")
+	fs.BoolVar(&f.ceiling, "ceiling", false, "also run the workload against a null server in a child process, its CPU and RSS measured (and, for push, Pebble's own synced commits)")
 	fs.StringVar(&f.pebbleDir, "pebble-dir", "", "`directory` for the Pebble ceiling's temporary database (default: the system's temporary directory); put it on the server's disk")
 	fs.BoolVar(&f.quiet, "quiet", false, "no progress lines on stderr")
 	fs.DurationVar(&f.timeout, "timeout", 10*time.Minute, "give up after this `duration`")
@@ -156,7 +163,7 @@ func benchCmd(env *cliEnv, args []string) error {
 	r.Target = "server"
 	results := []*loadgen.Result{r}
 	if f.ceiling {
-		more, err := f.ceilings(ctx, name, cfg, r)
+		more, err := f.ceilings(ctx, name, cfg, r, env.stderr)
 		if err != nil {
 			return err
 		}
@@ -189,13 +196,13 @@ func (f *benchFlags) run(ctx context.Context, name string, cfg loadgen.Config) (
 
 // ceilings runs the workload against a null server, and for push measures Pebble's commits of
 // the same shape.
-func (f *benchFlags) ceilings(ctx context.Context, name string, cfg loadgen.Config, measured *loadgen.Result) ([]*loadgen.Result, error) {
-	null, err := ceiling.StartNullServer()
+func (f *benchFlags) ceilings(ctx context.Context, name string, cfg loadgen.Config, measured *loadgen.Result, stderr io.Writer) (_ []*loadgen.Result, err error) {
+	null, err := startNullServer(ctx, stderr)
 	if err != nil {
 		return nil, err
 	}
-	defer null.Close()
-	cfg.URL, cfg.PIDs = null.URL(), nil
+	defer func() { err = errors.Join(err, null.Close()) }()
+	cfg.URL, cfg.PIDs = null.URL(), []int{null.PID()}
 	nf := *f
 	if name == "pull" && f.store != "" {
 		// The null server has no such store: push it as many events as were pulled.

@@ -3,6 +3,8 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"os"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -44,6 +46,11 @@ func TestBench(t *testing.T) {
 				if res.Target != tt.targets[i] || res.Workload != tt.args[0] || (res.Target != "pebble" && !res.Checked) {
 					t.Errorf("result %d: %+v", i, res)
 				}
+				// The null server runs in a process of its own, measured as the server is.
+				if res.Target == "null server" && (res.Server == nil || len(res.Server.PIDs) != 1 ||
+					res.Server.PIDs[0] == srv.cmd.Process.Pid || res.Server.PIDs[0] == os.Getpid() || res.Server.RSSAfterKB <= 0) {
+					t.Errorf("null server's usage %+v, want that of its own process", res.Server)
+				}
 			}
 			first := results[0]
 			if first.Events != tt.events || first.Server == nil || first.Server.PIDs[0] != srv.cmd.Process.Pid || first.Server.RSSAfterKB <= 0 {
@@ -80,10 +87,22 @@ func TestBenchUsage(t *testing.T) {
 		{[]string{"bench", "push", "--pid", "12,x"}, exitUsage, "not a process id"},
 		{[]string{"bench", "push", "--stores", "-1", "--server", "http://127.0.0.1:1"}, exitFailure, "stores must be at least 1"},
 		{[]string{"bench", "push", "--stores", "1", "--server", "http://127.0.0.1:1"}, exitFailure, "open socket"},
+		{[]string{"bench", "null-server", "--stores", "1"}, exitUsage, "flag provided but not defined: -stores"},
+		{[]string{"bench", "null-server", "--help"}, exitOK, "measuring device"},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
 			cliRun(t, "", tt.args...).want(t, tt.code, tt.want)
 		})
+	}
+}
+
+// TestBenchNullServer runs `bench null-server` in-process: it prints its URL and ends with its
+// standard input (here empty from the start).
+func TestBenchNullServer(t *testing.T) {
+	r := cliRun(t, "", "bench", "null-server")
+	r.want(t, exitOK)
+	if !regexp.MustCompile(`^ws://127\.0\.0\.1:[0-9]+\n$`).MatchString(r.stdout) {
+		t.Fatalf("stdout %q, want the URL alone", r.stdout)
 	}
 }

@@ -40,6 +40,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintf(os.Stderr, "build: %v\n%s", err, out)
 		os.Exit(1)
 	}
+	nullServerExecutable = func() (string, error) { return binary, nil }
 	code := m.Run()
 	os.RemoveAll(dir)
 	if code == 0 {
